@@ -1,0 +1,57 @@
+# logserver — the two commands that matter: `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/logserver
+UV    := $(CACHE)/uv/bin/uv
+export LOGSERVER_CACHE_DIR := $(CACHE)
+
+.PHONY: help install dev test test-unit test-integration lint fmt lock benchmark provision clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(UV):
+	python3 -m venv $(CACHE)/uv
+	$(CACHE)/uv/bin/pip install -q --disable-pip-version-check uv
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python python3 $(VENV)
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv with the locked dependencies
+
+lock: | $(UV) ## re-resolve requirements.lock from pyproject.toml
+	$(UV) pip compile -q pyproject.toml --extra dev --extra bench -o requirements.lock --python-version 3.11
+
+provision: install ## fetch/build the backends into $(CACHE) (idempotent)
+	$(PY) -m services.cli provision
+
+dev: install ## run the whole system: backends, five services, gateway on :8080
+	$(PY) -m services.cli dev
+
+test: install ## unit + integration tests on their own backends and free ports
+	$(VENV)/bin/ruff check services tests
+	$(PY) -m services.cli provision
+	$(PY) -m pytest tests
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install
+	$(PY) -m pytest tests/integration
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+
+fmt: install
+	$(VENV)/bin/ruff check --fix services tests
+	$(VENV)/bin/ruff format services tests
+
+clean: ## remove runtime data (keeps the tool cache)
+	rm -rf .data

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs redis-server and nginx from Debian packages when they are missing.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "provision-system: please install: ${missing[*]} (no apt-get here)." >&2
+  echo "  Or set LOGSERVER_REDIS_URL to an existing Redis." >&2
+  exit 1
+fi
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "provision-system: installing ${missing[*]} with apt-get" >&2
+$SUDO apt-get update -qq >&2 || { echo "provision-system: step 'apt-get update' failed" >&2; exit 1; }
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+  || { echo "provision-system: step 'apt-get install ${missing[*]}' failed" >&2; exit 1; }
+# Debian starts the packaged services; ours run on their own ports, stop the system ones.
+for svc in redis-server nginx; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done

@@ -1,0 +1,1 @@
+"""logserver: a multi-tenant centralized log server."""

@@ -1,0 +1,7 @@
+from services.broadcast.app import create_app
+from services.broadcast.settings import BroadcastSettings
+from services.core.app import run
+
+if __name__ == "__main__":
+    settings = BroadcastSettings()
+    run(lambda: create_app(settings), settings)

@@ -1,0 +1,1 @@
+"""The `logserver` command: dev stack, tokens, tail, push, generate."""

@@ -1,0 +1,1 @@
+"""Shared toolkit for every logserver service. Imports no service package."""

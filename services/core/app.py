@@ -1,0 +1,190 @@
+"""The app factory every service uses: lifespan, clients, errors, health, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from services.core.clients import Clients
+from services.core.errorbus import ErrorBus
+from services.core.errors import LogServerError, http_status_problem, validation_errors
+from services.core.health import Readiness
+from services.core.jsonlog import configure_logging
+from services.core.metrics import UNHANDLED_ERRORS
+from services.core.middleware import RequestContextMiddleware
+from services.core.responses import JSONResponse, ProblemResponse
+from services.core.settings import CoreSettings
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:
+    if clients.db is not None:
+        db = clients.db
+        readiness.add("mongodb", lambda: db.command("ping"))
+    if clients.sqs is not None:
+        sqs = clients.sqs
+        readiness.add("sqs", lambda: _sqs_probe(sqs))
+    if "redis" in needs and clients.redis is not None:
+        r = clients.redis
+        readiness.add("redis", lambda: r.ping())
+
+
+async def _sqs_probe(sqs: Any) -> None:
+    url = await sqs.url()
+    await sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_logserver_error(request: Request, exc: LogServerError) -> Response:
+        return ProblemResponse(
+            exc.to_problem(request.url.path), status_code=exc.status, headers=exc.headers
+        )
+
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = validation_errors(list(exc.errors()))
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        body = http_status_problem(422, f"{first['field']}: {first['message']}")
+        body["type"] = "https://logserver.dev/problems/validation"
+        body["title"] = "Unprocessable Content"
+        body["errors"] = errors
+        body["instance"] = request.url.path
+        return ProblemResponse(body, status_code=422)
+
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route matches {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        body = http_status_problem(exc.status_code, detail)
+        body["instance"] = request.url.path
+        return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_unhandled(request: Request, exc: Exception) -> Response:
+        UNHANDLED_ERRORS.labels(app.title).inc()
+        log.exception("unhandled error", extra={"path": request.url.path})
+        bus: ErrorBus | None = getattr(request.app.state, "errors", None)
+        if bus is not None:
+            await bus.publish(
+                "unhandled_exception",
+                f"{type(exc).__name__}: {exc}"[:500],
+                path=request.url.path,
+                method=request.method,
+            )
+        body = http_status_problem(
+            500, "An unexpected error occurred; it was logged. Retry, or report the request id."
+        )
+        return ProblemResponse(body, status_code=500)
+
+    app.add_exception_handler(LogServerError, on_logserver_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_unhandled)
+
+
+def ops_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "service": request.app.title})
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        readiness: Readiness = request.app.state.readiness
+        report = await readiness.check()
+        down = [name for name, state in report.items() if state != "ok"]
+        if down:
+            body = http_status_problem(
+                503, "Not ready: " + ", ".join(f"{n} ({report[n]})" for n in down)
+            )
+            body["checks"] = report
+            return ProblemResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "checks": report})
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: CoreSettings,
+    routers: Iterable[APIRouter] = (),
+    needs: Iterable[str] = (),
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+) -> FastAPI:
+    """Build a service app.
+
+    ``needs`` names the backends this service depends on (``mongo``, ``sqs``,
+    ``redis``); they are opened once in the lifespan, probed by ``/readyz`` and
+    closed on shutdown. ``on_startup``/``on_shutdown`` run after the clients
+    open and before they close.
+    """
+    need_set = frozenset(needs)
+    configure_logging(name, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        clients = await Clients.open(settings, need_set)
+        app.state.clients = clients
+        app.state.settings = settings
+        app.state.errors = ErrorBus(name, clients.redis)
+        app.state.readiness = Readiness(app.state.errors, settings.dependency_timeout_seconds)
+        add_default_probes(app.state.readiness, clients, need_set)
+        try:
+            if on_startup:
+                await on_startup(app)
+            log.info("started", extra={"port": settings.port})
+            yield
+        finally:
+            if on_shutdown:
+                await on_shutdown(app)
+            await clients.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title=name,
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.add_middleware(RequestContextMiddleware, service=name)
+    install_error_handlers(app)
+    app.include_router(ops_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run(app_factory: Callable[[], FastAPI], settings: CoreSettings) -> None:
+    """Entry point of `python -m services.<name>`."""
+    import uvicorn
+
+    uvicorn.run(
+        app_factory(),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        ws_ping_interval=None,
+    )

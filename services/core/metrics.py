@@ -1,0 +1,20 @@
+"""Prometheus metrics shared by all services (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "logserver_http_requests_total",
+    "HTTP requests handled",
+    ["service", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "logserver_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UNHANDLED_ERRORS = Counter(
+    "logserver_unhandled_errors_total", "Exceptions that became a 500", ["service"]
+)

@@ -1,0 +1,67 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and slows streaming)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.jsonlog import request_id_var
+from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger("logserver.http")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RequestContextMiddleware:
+    """Request id (from ``X-Request-ID`` or new), metrics and one log line per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")[:128]
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if scope["type"] == "http":
+                elapsed = time.perf_counter() - start
+                route = scope.get("route")
+                template = getattr(route, "path", None) or "unmatched"
+                method = scope["method"]
+                HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+                HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
+                if scope["path"] not in _QUIET_PATHS and log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "request",
+                        extra={
+                            "method": method,
+                            "path": scope["path"],
+                            "status": status,
+                            "ms": round(elapsed * 1000, 2),
+                        },
+                    )
+            request_id_var.reset(token)

@@ -1,0 +1,12 @@
+"""Settings of the tenant service (env prefix `LOGSERVER_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.core.settings import CoreSettings
+
+
+class TenantSettings(CoreSettings):
+    service_name: str = Field("tenant", description="Name used in logs and metrics.")
+    port: int = Field(8002, description="Port of the tenant service.")

@@ -1,0 +1,7 @@
+from services.core.app import run
+from services.worker.app import create_app
+from services.worker.settings import WorkerSettings
+
+if __name__ == "__main__":
+    settings = WorkerSettings()
+    run(lambda: create_app(settings), settings)
