@@ -401,9 +401,10 @@ class ProcessGroup:
         self.wait([name], timeout)
 
     def stop_all(self) -> None:
-        # Services first, so they do not log lost backends while shutting down.
-        for name in reversed(list(self.procs)):
-            self.stop(name)
+        # Reverse start order: gateway and services before the backends they hold
+        # connections to (FerretDB waits for its clients to go before it exits).
+        for spec in reversed(self.cfg.procs):
+            self.stop(spec.name)
 
     def tail(self, name: str, lines: int = 40) -> str:
         path = self.log_dir / f"{name}.log"

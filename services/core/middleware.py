@@ -16,11 +16,16 @@ _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestContextMiddleware:
-    """Request id (from ``X-Request-ID`` or new), metrics and one log line per request."""
+    """Request id (from ``X-Request-ID`` or new), metrics and one log line per request.
+
+    Adds ``X-Served-By: <service>`` so an operator (and the gateway tests) can see
+    which service answered behind the gateway.
+    """
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        self.served_by = (b"x-served-by", service.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -41,7 +46,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", rid.encode()),
+                    self.served_by,
+                ]
             await send(message)
 
         try:
