@@ -1,17 +1,45 @@
-"""The auth service app."""
+"""The auth service: signing keys, token issue and verify, JWKS, forward-auth."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.auth.keys import KeyRing
+from services.auth.routes import router, well_known
+from services.auth.service import TokenIssuer, bootstrap_admin
 from services.auth.settings import AuthSettings
 from services.core.app import create_service_app
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or AuthSettings()
+
+    async def startup(app: FastAPI) -> None:
+        keyring = KeyRing.load(settings.jwt_keys_dir, generate=settings.jwt_generate_keys)
+        app.state.keyring = keyring
+        app.state.issuer = TokenIssuer(
+            keyring,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=settings.token_ttl_seconds,
+        )
+        client_id, secret = (
+            settings.bootstrap_admin_client_id,
+            settings.bootstrap_admin_client_secret,
+        )
+        if client_id and secret:
+            db = app.state.clients.db
+            app.state.startup.add(
+                "bootstrap-admin",
+                lambda: bootstrap_admin(db, client_id, secret.get_secret_value()),
+            )
+
     return create_service_app(
         name="auth",
         settings=settings,
+        routers=[router, well_known],
         needs=("mongo",),
+        on_startup=startup,
+        # The auth service verifies its own tokens from its key ring, not over HTTP.
+        jwks_source=lambda app: app.state.keyring.fetch_jwks,
     )

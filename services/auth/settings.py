@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from services.core.settings import CoreSettings
 
@@ -10,3 +12,18 @@ from services.core.settings import CoreSettings
 class AuthSettings(CoreSettings):
     service_name: str = Field("auth", description="Name used in logs and metrics.")
     port: int = Field(8001, description="Port of the auth service.")
+    jwt_keys_dir: Path = Field(
+        Path(".data/jwt-keys"),
+        description="Directory of RSA private keys (PEM, one per file). Every key is "
+        "published in the JWKS; the newest file (by name) signs new tokens.",
+    )
+    jwt_generate_keys: bool = Field(
+        False, description="Generate a first key into an empty key directory (dev only)."
+    )
+    token_ttl_seconds: int = Field(3600, ge=60, le=86400, description="Access token lifetime.")
+    bootstrap_admin_client_id: str | None = Field(
+        None, description="Client id of the platform-admin credential created at start."
+    )
+    bootstrap_admin_client_secret: SecretStr | None = Field(
+        None, description="Its secret (no default: set it, or let `make dev` generate one)."
+    )

@@ -12,6 +12,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("provision", help="fetch/build the local backends into the tool cache")
     sub.add_parser("dev", help="run backends, the five services and the gateway")
+    token = sub.add_parser("token", help="print a bearer token for a client credential")
+    token.add_argument("--url", default=None, help="gateway URL (default $LOGSERVER_URL or :8080)")
+    token.add_argument("--client-id", help="API key id (default: the dev platform admin)")
+    token.add_argument("--client-secret", help="API key secret")
+    token.add_argument("--credentials", type=Path, help="JSON file with client_id/client_secret")
+    token.add_argument("--json", action="store_true", help="print the whole token response")
     ready = sub.add_parser("ready", help=argparse.SUPPRESS)
     ready.add_argument("stack_file", type=Path)
     ready.add_argument("--started", type=float, required=True)
@@ -30,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         from services.cli.devstack import run_dev
 
         return run_dev()
+    if args.command == "token":
+        from services.cli.token import default_url, run_token
+
+        args.url = args.url or default_url()
+        return run_token(args)
     if args.command == "ready":
         from services.cli.devstack import run_ready
 

@@ -7,13 +7,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from services.core.background import StartupTasks
 from services.core.clients import Clients
+from services.core.credentials import CredentialStatus
 from services.core.errorbus import ErrorBus
 from services.core.errors import LogServerError, http_status_problem, validation_errors
 from services.core.health import Readiness
@@ -21,11 +24,33 @@ from services.core.jsonlog import configure_logging
 from services.core.metrics import UNHANDLED_ERRORS
 from services.core.middleware import RequestContextMiddleware
 from services.core.responses import JSONResponse, ProblemResponse
+from services.core.security import http_jwks_source
 from services.core.settings import CoreSettings
+from services.core.tokens import JwksSource, TokenVerifier
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+JwksSourceFactory = Callable[[FastAPI], JwksSource]
+
+
+async def _install_verifier(
+    app: FastAPI, settings: CoreSettings, clients: Clients, source: JwksSourceFactory | None
+) -> None:
+    if source is None:
+        http = httpx.AsyncClient()
+        clients.closers.append(http.aclose)
+        jwks = http_jwks_source(http, settings.auth_url)
+    else:
+        jwks = source(app)
+    app.state.verifier = TokenVerifier(
+        jwks,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway=settings.jwt_leeway_seconds,
+    )
+    assert clients.db is not None, "token checks need MongoDB (api_keys, tenants)"
+    app.state.credentials = CredentialStatus(clients.db, settings.credential_cache_seconds)
 
 
 def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:
@@ -128,13 +153,16 @@ def create_service_app(
     needs: Iterable[str] = (),
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
+    authenticates: bool = True,
+    jwks_source: JwksSourceFactory | None = None,
 ) -> FastAPI:
     """Build a service app.
 
     ``needs`` names the backends this service depends on (``mongo``, ``sqs``,
     ``redis``); they are opened once in the lifespan, probed by ``/readyz`` and
     closed on shutdown. ``on_startup``/``on_shutdown`` run after the clients
-    open and before they close.
+    open and before they close. ``authenticates`` installs the token verifier
+    (JWKS from the auth service unless ``jwks_source`` gives another source).
     """
     need_set = frozenset(needs)
     configure_logging(name, settings.log_level)
@@ -147,12 +175,17 @@ def create_service_app(
         app.state.errors = ErrorBus(name, clients.redis)
         app.state.readiness = Readiness(app.state.errors, settings.dependency_timeout_seconds)
         add_default_probes(app.state.readiness, clients, need_set)
+        app.state.startup = StartupTasks()
+        app.state.readiness.add("startup", app.state.startup.probe)
         try:
             if on_startup:
                 await on_startup(app)
+            if authenticates:
+                await _install_verifier(app, settings, clients, jwks_source)
             log.info("started", extra={"port": settings.port})
             yield
         finally:
+            await app.state.startup.cancel()
             if on_shutdown:
                 await on_shutdown(app)
             await clients.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,7 @@ class Clients:
     db: AsyncDatabase | None = None
     sqs: SqsQueues | None = None
     redis: redis.Redis | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: CoreSettings, needs: frozenset[str]) -> Clients:
@@ -110,6 +111,8 @@ class Clients:
         return clients
 
     async def close(self) -> None:
+        for closer in reversed(self.closers):
+            await closer()
         if self.sqs:
             await self.sqs.close()
         if self.redis:

@@ -1,17 +1,23 @@
-"""The tenant service app."""
+"""The tenant service: tenants and their API keys."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.tenant.routes import router
 from services.tenant.settings import TenantSettings
+from services.tenant.store import TenantStore
 
 
 def create_app(settings: TenantSettings | None = None) -> FastAPI:
     settings = settings or TenantSettings()
+
+    async def startup(app: FastAPI) -> None:
+        store = TenantStore(app.state.clients.db)
+        app.state.store = store
+        app.state.startup.add("indexes", store.ensure_indexes)
+
     return create_service_app(
-        name="tenant",
-        settings=settings,
-        needs=("mongo",),
+        name="tenant", settings=settings, routers=[router], needs=("mongo",), on_startup=startup
     )

@@ -13,9 +13,6 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     return create_service_app(
         name="worker",
         settings=settings,
-        needs=(
-            "mongo",
-            "sqs",
-            "redis",
-        ),
+        needs=("mongo", "sqs", "redis"),
+        authenticates=False,
     )

@@ -1,0 +1,97 @@
+"""FastAPI dependencies for authentication and declared authorization.
+
+Handlers never check roles: they take a typed principal, e.g.
+``principal: LogsRead``, and the dependency has already verified the token,
+checked the credential is still active, applied the roles table and resolved
+the tenant the request acts on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from services.core.errors import Forbidden, Unauthorized
+from services.core.principal import Principal
+from services.core.rbac import Permission, allows
+from services.core.tokens import JwksSource, TokenVerifier
+
+_DESCRIPTIONS = {
+    Permission.LOGS_WRITE: "ingest logs",
+    Permission.LOGS_READ: "read logs",
+    Permission.LOGS_EXPORT: "export logs",
+    Permission.LOGS_DELETE: "delete logs",
+    Permission.TENANTS_MANAGE: "manage tenants and API keys",
+}
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def http_jwks_source(client: httpx.AsyncClient, auth_url: str) -> JwksSource:
+    url = auth_url.rstrip("/") + "/api/v1/auth/jwks"
+
+    async def fetch() -> dict:
+        resp = await client.get(url, timeout=5)
+        resp.raise_for_status()
+        return resp.json()
+
+    return fetch
+
+
+async def verify_token(request_app_state: object, token: str | None) -> Principal:
+    """Verify a bearer token and that its key and tenant are still active."""
+    if not token:
+        raise Unauthorized("Send a bearer token: 'Authorization: Bearer <token>'.")
+    verifier: TokenVerifier = request_app_state.verifier  # type: ignore[attr-defined]
+    principal = await verifier.verify(token)
+    await request_app_state.credentials.ensure_active(principal)  # type: ignore[attr-defined]
+    return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_from_header(request.headers.get("authorization"))
+    principal = await verify_token(request.app.state, token)
+    return principal.acting_on(request.headers.get("x-tenant-id"))
+
+
+def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if not allows(principal.role, permission):
+            raise Forbidden(f"The '{principal.role}' role may not {_DESCRIPTIONS[permission]}.")
+        return principal
+
+    dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
+    return dependency
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+LogsWrite = Annotated[Principal, Depends(require(Permission.LOGS_WRITE))]
+LogsRead = Annotated[Principal, Depends(require(Permission.LOGS_READ))]
+LogsExport = Annotated[Principal, Depends(require(Permission.LOGS_EXPORT))]
+LogsDelete = Annotated[Principal, Depends(require(Permission.LOGS_DELETE))]
+TenantsManage = Annotated[Principal, Depends(require(Permission.TENANTS_MANAGE))]
+
+
+def token_from_websocket_protocols(header: str | None) -> str | None:
+    """Browsers cannot set headers on a WebSocket, so a token may ride in
+    ``Sec-WebSocket-Protocol: bearer, <token>`` (or ``bearer.<token>``)."""
+    if not header:
+        return None
+    items = [p.strip() for p in header.split(",") if p.strip()]
+    for i, item in enumerate(items):
+        if item.lower() == "bearer" and i + 1 < len(items):
+            return items[i + 1]
+        if item.lower().startswith("bearer."):
+            return item[len("bearer.") :]
+    return None

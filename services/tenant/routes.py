@@ -1,0 +1,82 @@
+"""HTTP routes of the tenant service: thin wrappers over :class:`TenantStore`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from services.core.responses import JSONResponse
+from services.core.security import TenantsManage
+from services.tenant.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    TenantCreate,
+    TenantOut,
+    TenantUpdate,
+)
+from services.tenant.store import TenantStore, key_out, tenant_out
+
+router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
+
+
+def _store(request: Request) -> TenantStore:
+    return request.app.state.store
+
+
+@router.post("", status_code=201, response_model=TenantOut)
+async def create_tenant(request: Request, body: TenantCreate, principal: TenantsManage):
+    doc = await _store(request).create(principal, body)
+    return JSONResponse(
+        tenant_out(doc), status_code=201, headers={"Location": f"/api/v1/tenants/{doc['_id']}"}
+    )
+
+
+@router.get("")
+async def list_tenants(
+    request: Request,
+    principal: TenantsManage,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    docs, total = await _store(request).list(principal, limit=limit, offset=offset)
+    meta = {"total": total, "limit": limit, "offset": offset}
+    return JSONResponse({"data": [tenant_out(d) for d in docs], "meta": meta})
+
+
+@router.get("/{key}", response_model=TenantOut)
+async def get_tenant(request: Request, key: str, principal: TenantsManage):
+    return JSONResponse(tenant_out(await _store(request).get(principal, key)))
+
+
+@router.patch("/{key}", response_model=TenantOut)
+async def update_tenant(request: Request, key: str, body: TenantUpdate, principal: TenantsManage):
+    return JSONResponse(tenant_out(await _store(request).update(principal, key, body)))
+
+
+@router.delete("/{key}", response_model=TenantOut)
+async def disable_tenant(request: Request, key: str, principal: TenantsManage):
+    """Disables the tenant (its data stays); its tokens stop working."""
+    return JSONResponse(tenant_out(await _store(request).disable(principal, key)))
+
+
+@router.post("/{key}/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(request: Request, key: str, body: ApiKeyCreate, principal: TenantsManage):
+    doc, secret = await _store(request).create_key(principal, key, body)
+    out = {**key_out(doc), "client_id": doc["_id"], "client_secret": secret}
+    return JSONResponse(out, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{key}/api-keys")
+async def list_api_keys(request: Request, key: str, principal: TenantsManage) -> Response:
+    docs = await _store(request).list_keys(principal, key)
+    return JSONResponse({"data": [key_out(d) for d in docs], "meta": {"total": len(docs)}})
+
+
+@router.delete("/{key}/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(
+    request: Request, key: str, key_id: str, principal: TenantsManage
+) -> Response:
+    await _store(request).revoke_key(principal, key, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,151 @@
+"""Tenants and API keys in MongoDB, always read through the caller's scope.
+
+``_scope`` is the one place tenant isolation lives here: a platform admin
+sees every tenant, a tenant-bound admin only its own, so a handler cannot
+forget the filter. Another tenant's records answer 404, as if absent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.core.credentials import (
+    API_KEYS,
+    TENANT_ACTIVE,
+    TENANT_DISABLED,
+    TENANTS,
+    hash_secret,
+    new_key_id,
+    new_secret,
+)
+from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.principal import Principal
+from services.tenant.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
+
+
+def tenant_out(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in doc.items() if k != "_id"}
+    return {"key": doc["_id"], **out}
+
+
+def key_out(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc["_id"],
+        "tenant": doc["tenant"],
+        "name": doc["name"],
+        "role": doc["role"],
+        "created_at": doc["created_at"],
+        "last_used_at": doc.get("last_used_at"),
+        "revoked_at": doc.get("revoked_at"),
+    }
+
+
+def _require_platform(principal: Principal, action: str) -> None:
+    if not principal.is_platform_admin:
+        raise Forbidden(f"Only a platform admin may {action}.")
+
+
+class TenantStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.tenants = db[TENANTS]
+        self.keys = db[API_KEYS]
+
+    async def ensure_indexes(self) -> None:
+        await self.keys.create_index([("tenant", ASCENDING), ("created_at", ASCENDING)])
+
+    @staticmethod
+    def _scope(principal: Principal) -> dict[str, Any]:
+        return {} if principal.is_platform_admin else {"_id": principal.tenant_claim}
+
+    def _scoped(self, principal: Principal, query: dict[str, Any]) -> dict[str, Any]:
+        scope = self._scope(principal)
+        return {"$and": [scope, query]} if scope else query
+
+    async def create(self, principal: Principal, data: TenantCreate) -> dict[str, Any]:
+        _require_platform(principal, "create tenants")
+        now = datetime.now(UTC)
+        doc = {
+            "_id": data.key,
+            "name": data.name,
+            "retention_days": data.retention_days,
+            "description": data.description,
+            "status": TENANT_ACTIVE,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            await self.tenants.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"A tenant with key '{data.key}' already exists.") from exc
+        return doc
+
+    async def list(
+        self, principal: Principal, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        scope = self._scope(principal)
+        cursor = self.tenants.find(scope).sort("_id", ASCENDING).skip(offset).limit(limit)
+        docs = await cursor.to_list()
+        return docs, await self.tenants.count_documents(scope)
+
+    async def get(self, principal: Principal, key: str) -> dict[str, Any]:
+        doc = await self.tenants.find_one(self._scoped(principal, {"_id": key}))
+        if doc is None:
+            raise NotFound(f"No tenant '{key}'.")
+        return doc
+
+    async def update(self, principal: Principal, key: str, patch: TenantUpdate) -> dict[str, Any]:
+        await self.get(principal, key)
+        changes = patch.model_dump(exclude_unset=True)
+        if "status" in changes:
+            _require_platform(principal, "enable or disable a tenant")
+        changes["updated_at"] = datetime.now(UTC)
+        await self.tenants.update_one({"_id": key}, {"$set": changes})
+        return await self.get(principal, key)
+
+    async def disable(self, principal: Principal, key: str) -> dict[str, Any]:
+        _require_platform(principal, "disable a tenant")
+        await self.get(principal, key)
+        now = datetime.now(UTC)
+        await self.tenants.update_one(
+            {"_id": key}, {"$set": {"status": TENANT_DISABLED, "updated_at": now}}
+        )
+        return await self.get(principal, key)
+
+    async def create_key(
+        self, principal: Principal, tenant: str, data: ApiKeyCreate
+    ) -> tuple[dict[str, Any], str]:
+        await self.get(principal, tenant)
+        secret = new_secret()
+        doc = {
+            "_id": new_key_id(),
+            "tenant": tenant,
+            "name": data.name,
+            "role": data.role.value,
+            "secret_hash": hash_secret(secret),
+            "created_at": datetime.now(UTC),
+            "last_used_at": None,
+            "revoked_at": None,
+        }
+        await self.keys.insert_one(doc)
+        return doc, secret
+
+    async def list_keys(self, principal: Principal, tenant: str) -> list[dict[str, Any]]:
+        await self.get(principal, tenant)
+        cursor = self.keys.find({"tenant": tenant}).sort("created_at", ASCENDING)
+        return await cursor.to_list()
+
+    async def revoke_key(self, principal: Principal, tenant: str, key_id: str) -> None:
+        await self.get(principal, tenant)
+        result = await self.keys.update_one(
+            {"_id": key_id, "tenant": tenant, "revoked_at": None},
+            {"$set": {"revoked_at": datetime.now(UTC)}},
+        )
+        if result.matched_count == 0:
+            exists = await self.keys.count_documents({"_id": key_id, "tenant": tenant})
+            if not exists:
+                raise NotFound(f"No API key '{key_id}' in tenant '{tenant}'.")
