@@ -27,6 +27,7 @@ install: $(VENV)/.installed ## create .venv with the locked dependencies
 
 lock: | $(UV) ## re-resolve requirements.lock from pyproject.toml
 	$(UV) pip compile -q pyproject.toml --extra dev --extra bench -o requirements.lock --python-version 3.11
+	$(UV) pip compile -q pyproject.toml -o requirements.runtime.lock --python-version 3.11
 
 provision: install ## fetch/build the backends into $(CACHE) (idempotent)
 	$(PY) -m services.cli provision
@@ -37,6 +38,7 @@ dev: install ## run the whole system: backends, five services, gateway on :8080
 test: install ## unit + integration tests on their own backends and free ports
 	$(VENV)/bin/ruff check services tests
 	$(PY) -m services.cli provision
+	PY=$(PY) bash scripts/k8s-validate.sh
 	$(PY) -m pytest tests
 
 test-unit: install
@@ -55,3 +57,5 @@ fmt: install
 
 clean: ## remove runtime data (keeps the tool cache)
 	rm -rf .data
+
+include k8s/make.mk

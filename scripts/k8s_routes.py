@@ -59,53 +59,115 @@ SERVICE_PORTS: Mapping[str, int] = {
     "broadcast": 8005,
 }
 
-_NGINX_MATCH = {"^~": "Prefix", "=": "Exact"}
-_LOCATION_RE = re.compile(r"^\s*location\s+(\S+)\s+(\S+)\s*\{", re.MULTILINE)
-_PROXY_PASS_RE = re.compile(r"^\s*proxy_pass\s+https?://([A-Za-z0-9_.-]+)", re.MULTILINE)
-
 
 def canonical() -> set[Route]:
     return set(ROUTES)
 
 
-def _strip_comments(text: str) -> str:
-    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+_NGINX_MATCH = {"^~": "Prefix", "=": "Exact"}
+_NGINX_MODIFIERS = {"=", "^~", "~", "~*"}
 
 
-def _block_end(text: str, open_brace: int) -> int:
-    """Index just past the ``}`` closing the ``{`` at ``open_brace``."""
-    depth = 0
-    for i in range(open_brace, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
+class _Directive(NamedTuple):
+    args: list[str]  # name first
+    block: list[_Directive] | None
+
+
+def _tokens(text: str) -> list[str]:
+    """nginx tokens: words, quoted strings (unquoted), ``{``, ``}``, ``;``.
+
+    Comments run from an unquoted ``#`` to the end of the line; braces and
+    ``#`` inside quotes are text.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{};":
+            out.append(c)
+            i += 1
+        elif c in "'\"":
+            j, buf = i + 1, []
+            while j < n and text[j] != c:
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                raise ValueError("unterminated quoted string in nginx configuration")
+            out.append("".join(buf))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return out
+
+
+def _parse(tokens: list[str], pos: int = 0, depth: int = 0) -> tuple[list[_Directive], int]:
+    directives: list[_Directive] = []
+    args: list[str] = []
+    while pos < len(tokens):
+        t = tokens[pos]
+        pos += 1
+        if t == ";":
+            directives.append(_Directive(args, None))
+            args = []
+        elif t == "{":
+            block, pos = _parse(tokens, pos, depth + 1)
+            directives.append(_Directive(args, block))
+            args = []
+        elif t == "}":
             if depth == 0:
-                return i + 1
-    raise ValueError("unbalanced braces in nginx configuration")
+                raise ValueError("unbalanced '}' in nginx configuration")
+            return directives, pos
+        else:
+            args.append(t)
+    if depth != 0:
+        raise ValueError("unbalanced '{' in nginx configuration")
+    return directives, pos
+
+
+def _walk(directives: list[_Directive]):
+    for d in directives:
+        yield d
+        if d.block:
+            yield from _walk(d.block)
 
 
 def nginx_routes(text: str) -> set[Route]:
     """Routes of an nginx configuration: every ``location`` that proxies.
 
     Only the two forms the project uses are accepted (``^~`` prefix and
-    ``=`` exact); any other location modifier is an error, so a regex
-    location cannot slip in unnoticed. Locations without ``proxy_pass``
-    (e.g. a local ``/healthz``) are not routes and are ignored.
+    ``=`` exact); any other form (plain prefix, regex) of a proxying
+    location is an error, so it cannot slip in unnoticed. Locations without
+    ``proxy_pass`` (e.g. the gateway's own ``/healthz``) are not routes.
     """
-    text = _strip_comments(text)
+    tree, _ = _parse(_tokens(text))
     routes: set[Route] = set()
-    for m in _LOCATION_RE.finditer(text):
-        modifier, path = m.group(1), m.group(2)
-        body = text[m.end() - 1 : _block_end(text, m.end() - 1)]
-        passes = _PROXY_PASS_RE.findall(body)
+    for d in _walk(tree):
+        if not d.args or d.args[0] != "location" or d.block is None:
+            continue
+        loc = d.args[1:]
+        passes = [inner.args[1] for inner in _walk(d.block) if inner.args[:1] == ["proxy_pass"]]
         if not passes:
             continue
+        modifier, path = (loc[0], loc[1]) if loc[0] in _NGINX_MODIFIERS else ("", loc[0])
         if modifier not in _NGINX_MATCH:
-            raise ValueError(f"nginx location {modifier} {path}: only '^~' and '=' are allowed")
-        if len(set(passes)) != 1:
+            raise ValueError(
+                f"nginx location {' '.join(loc)}: only '^~ PATH' and '= PATH' are allowed"
+            )
+        upstreams = {re.sub(r"^https?://", "", p).split("/", 1)[0] for p in passes}
+        if len(upstreams) != 1:
             raise ValueError(f"nginx location {path}: several proxy_pass targets {passes}")
-        routes.add(Route(path, _NGINX_MATCH[modifier], passes[0]))
+        routes.add(Route(path, _NGINX_MATCH[modifier], upstreams.pop()))
     return routes
 
 
@@ -153,7 +215,7 @@ def main(argv: list[str]) -> int:
         got = ingress_routes(_load_yaml_stream(f))
         if got != expected:
             failed = True
-            print(f"{f}: Ingress routes differ from scripts/k8s_routes.py ROUTES:\n{diff(expected, got)}")
+            print(f"{f}: Ingress routes differ from ROUTES:\n{diff(expected, got)}")
         else:
             print(f"{f}: Ingress routes match ({len(got)} routes)")
     if nginx is not None:

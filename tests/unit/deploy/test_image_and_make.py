@@ -1,0 +1,89 @@
+"""docker/Dockerfile, .dockerignore, k8s/make.mk and the validation script."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from .conftest import REPO
+
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+
+
+def _stages(text: str) -> dict[str, tuple[str, list[str]]]:
+    """stage name -> (base, lines); in file order (the last is the default)."""
+    stages: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?\s*$", line, re.IGNORECASE)
+        if m:
+            current = m.group(2) or f"stage{len(stages)}"
+            stages[current] = (m.group(1), [])
+        elif current and line.strip() and not line.lstrip().startswith("#"):
+            stages[current][1].append(line)
+    return stages
+
+
+def test_dockerfile_is_multi_stage_python_311_slim():
+    text = DOCKERFILE.read_text()
+    m = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert m and m.group(1).startswith("python:3.11-slim"), "python:3.11-slim base"
+    stages = _stages(text)
+    assert next(iter(stages)) == "builder"
+    for base, _ in stages.values():
+        assert base in ("${PYTHON_IMAGE}", *stages), base
+
+
+def test_dockerfile_final_image_is_non_root_without_compilers():
+    text = DOCKERFILE.read_text()
+    stages = _stages(text)
+    names = list(stages)
+    default = names[-1]
+    # follow the default stage back to its external base
+    chain = [default]
+    while stages[chain[-1]][0] in stages:
+        chain.append(stages[chain[-1]][0])
+    assert "builder" not in chain
+    lines = [line for s in chain for line in stages[s][1]]
+    body = "\n".join(lines)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] == "10001"
+    for tool in ("gcc", "build-essential", "g++", "make ", "apt-get install"):
+        assert tool not in body, tool
+    assert "COPY --from=builder /opt/venv /opt/venv" in body
+    cmd = [line for line in lines if line.startswith("CMD ")][-1]
+    assert re.fullmatch(r'CMD \["python", "-m", "services\.\w+"\]', cmd)
+    assert "dev" in stages  # Tilt's target
+
+
+def test_dockerfile_installs_the_lock_then_the_project_without_deps():
+    text = DOCKERFILE.read_text()
+    assert re.search(r"pip install --no-deps -r", text)
+    assert re.search(r"pip install --no-deps \.", text)
+
+
+def test_dockerignore_keeps_the_context_small():
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    entries = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    for needed in (".venv", ".data", ".git", "tests", "benchmarks", "**/__pycache__"):
+        assert needed in entries, needed
+    for kept in ("services", "pyproject.toml", "requirements.lock", "README.md"):
+        assert kept not in entries, kept
+
+
+def test_make_fragment_targets():
+    text = (REPO / "k8s" / "make.mk").read_text()
+    for target in ("up", "down", "k8s-render", "k8s-validate"):
+        assert re.search(rf"^{target}:", text, re.MULTILINE), target
+    assert "minikube start" in text and "tilt up" in text and "tilt down" in text
+    assert "scripts/k8s-validate.sh" in text
+    for line in text.splitlines():
+        if line.startswith((" ", "\t")) and line.strip():
+            assert line.startswith("\t"), f"recipe line not indented with a tab: {line!r}"
+
+
+def test_validate_script_is_executable_bash():
+    script = REPO / "scripts" / "k8s-validate.sh"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True)
