@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.core.errors import Unauthorized, Unavailable
+from services.core.errors import NotFound, Unauthorized, Unavailable
 from services.core.principal import Principal
 from services.core.rbac import PLATFORM_TENANT
 
@@ -67,6 +67,22 @@ class CredentialStatus:
             if doc is None or doc.get("status") != TENANT_ACTIVE:
                 return f"Tenant '{tenant}' is disabled."
         return None
+
+    async def ensure_tenant(self, tenant: str) -> None:
+        """For a platform admin naming a tenant: it must exist and be active (cached)."""
+        now = time.monotonic()
+        status = self._cache.get(("", tenant))
+        if status is None or now - status.checked_at >= self.ttl:
+            doc = await self.db[TENANTS].find_one({"_id": tenant}, {"status": 1})
+            problem = None
+            if doc is None:
+                problem = f"No tenant '{tenant}'."
+            elif doc.get("status") != TENANT_ACTIVE:
+                problem = f"Tenant '{tenant}' is disabled."
+            status = _Status(problem, now)
+            self._cache[("", tenant)] = status
+        if status.problem:
+            raise NotFound(status.problem)
 
     async def ensure_active(self, principal: Principal) -> None:
         cache_key = (principal.sub, principal.tenant_claim)

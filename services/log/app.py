@@ -1,20 +1,40 @@
-"""The log service app."""
+"""The log service: ingest into the queue, search, stats, export, cleanup."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.log.batcher import IngestBatcher, sqs_sender
+from services.log.query import LogRepository
+from services.log.routes import router
 from services.log.settings import LogSettings
 
 
 def create_app(settings: LogSettings | None = None) -> FastAPI:
     settings = settings or LogSettings()
+
+    async def startup(app: FastAPI) -> None:
+        clients = app.state.clients
+        app.state.repo = LogRepository(clients.db)
+        batcher = IngestBatcher(
+            sqs_sender(clients.sqs.client, clients.sqs.url),
+            linger=settings.ingest_linger_ms / 1000,
+            max_message_bytes=settings.ingest_max_message_bytes,
+            max_batch_bytes=settings.ingest_max_message_bytes,
+            max_in_flight=settings.ingest_max_in_flight,
+        )
+        batcher.start()
+        app.state.batcher = batcher
+
+    async def shutdown(app: FastAPI) -> None:
+        await app.state.batcher.close()
+
     return create_service_app(
         name="log",
         settings=settings,
-        needs=(
-            "mongo",
-            "sqs",
-        ),
+        routers=[router],
+        needs=("mongo", "sqs"),
+        on_startup=startup,
+        on_shutdown=shutdown,
     )

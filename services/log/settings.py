@@ -10,3 +10,12 @@ from services.core.settings import CoreSettings
 class LogSettings(CoreSettings):
     service_name: str = Field("log", description="Name used in logs and metrics.")
     port: int = Field(8003, description="Port of the log service.")
+    ingest_linger_ms: float = Field(
+        4.0, ge=0, le=100, description="How long the batcher waits for concurrent requests."
+    )
+    ingest_max_message_bytes: int = Field(
+        240_000, ge=4096, le=262_144, description="Upper bound of one queue message body."
+    )
+    ingest_max_in_flight: int = Field(
+        16, ge=1, le=256, description="SendMessageBatch calls in flight at once."
+    )

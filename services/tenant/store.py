@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -24,8 +24,13 @@ from services.core.credentials import (
     new_secret,
 )
 from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.logstore import ensure_indexes
 from services.core.principal import Principal
 from services.tenant.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
+
+KEYS_BY_TENANT = IndexModel(
+    [("tenant", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"
+)
 
 
 def tenant_out(doc: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +61,7 @@ class TenantStore:
         self.keys = db[API_KEYS]
 
     async def ensure_indexes(self) -> None:
-        await self.keys.create_index([("tenant", ASCENDING), ("created_at", ASCENDING)])
+        await ensure_indexes(self.keys, [KEYS_BY_TENANT])
 
     @staticmethod
     def _scope(principal: Principal) -> dict[str, Any]:

@@ -1,18 +1,59 @@
-"""The worker service app."""
+"""The worker: persists queued events, publishes them for live tail, sweeps retention.
+
+Its HTTP server only answers health and metrics.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.core.logstore import ensure_log_indexes
+from services.worker.consumer import Consumer
+from services.worker.retention import run_periodically
 from services.worker.settings import WorkerSettings
 
 
 def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     settings = settings or WorkerSettings()
+
+    async def startup(app: FastAPI) -> None:
+        clients = app.state.clients
+        consumer = Consumer(
+            clients.sqs,
+            clients.db,
+            clients.redis,
+            concurrency=settings.worker_concurrency,
+            wait_seconds=settings.worker_wait_seconds,
+            max_receives=settings.worker_max_receives,
+        )
+        app.state.consumer = consumer
+        app.state.stop = asyncio.Event()
+
+        async def begin() -> None:
+            # Indexes first: the unique key is what makes redelivery idempotent.
+            await ensure_log_indexes(clients.db)
+            consumer.start()
+            app.state.retention = asyncio.create_task(
+                run_periodically(clients.db, settings.retention_interval_seconds, app.state.stop)
+            )
+
+        app.state.startup.add("indexes-and-consumer", begin)
+
+    async def shutdown(app: FastAPI) -> None:
+        app.state.stop.set()
+        await app.state.consumer.stop(settings.shutdown_grace_seconds)
+        retention = getattr(app.state, "retention", None)
+        if retention:
+            await retention
+
     return create_service_app(
         name="worker",
         settings=settings,
         needs=("mongo", "sqs", "redis"),
+        on_startup=startup,
+        on_shutdown=shutdown,
         authenticates=False,
     )

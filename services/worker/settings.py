@@ -1,4 +1,4 @@
-"""Settings of the worker service (env prefix `LOGSERVER_`)."""
+"""Settings of the worker (env prefix `LOGSERVER_`)."""
 
 from __future__ import annotations
 
@@ -9,4 +9,15 @@ from services.core.settings import CoreSettings
 
 class WorkerSettings(CoreSettings):
     service_name: str = Field("worker", description="Name used in logs and metrics.")
-    port: int = Field(8004, description="Port of the worker service.")
+    port: int = Field(8004, description="Port of the worker's health/metrics server.")
+    worker_concurrency: int = Field(4, ge=1, le=64, description="Concurrent long-poll loops.")
+    worker_wait_seconds: int = Field(20, ge=0, le=20, description="SQS long-poll wait.")
+    worker_max_receives: int = Field(
+        5, ge=1, description="Receives after which SQS dead-letters a message (match the queue)."
+    )
+    retention_interval_seconds: float = Field(
+        300, gt=0, description="How often the retention sweep runs."
+    )
+    shutdown_grace_seconds: float = Field(
+        25, gt=0, description="How long SIGTERM waits for batches in hand."
+    )

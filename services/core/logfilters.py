@@ -1,0 +1,214 @@
+"""Log filters: parsed once from query parameters, applied by MongoDB (search, stats,
+export, cleanup) or in memory (live tail) with the same meaning.
+
+Anything not understood is a 422, never a silent match-all. Values come from
+the query string, so they are always strings and can never become MongoDB
+operators; text used in a ``$regex`` is escaped first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.core.errors import ValidationFailed
+from services.core.logmodel import LEVEL_NO, iso, parse_iso, parse_level
+
+EXACT_FIELDS = (
+    "service",
+    "action",
+    "resource_type",
+    "resource_id",
+    "user_id",
+    "ip_address",
+    "trace_id",
+    "span_id",
+    "host",
+)
+SUBSTRING_FIELDS = {"user_agent": "user_agent", "q": "message"}
+FILTER_PARAMS = frozenset(
+    {"level", "severity", "min_level", "from", "to", "timestamp", *EXACT_FIELDS, *SUBSTRING_FIELDS}
+)
+REPEATABLE = frozenset({"level", "severity"})
+ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
+
+
+def escape_regex(text: str) -> str:
+    """Escape for a literal match in both Python `re` and RE2 (FerretDB)."""
+    return _REGEX_SPECIAL.sub(r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    levels: tuple[str, ...] = ()
+    min_level: str | None = None
+    exact: tuple[tuple[str, str], ...] = ()
+    substrings: tuple[tuple[str, str], ...] = ()  # (stored field, text)
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def to_mongo(self, tenant_id: str) -> dict[str, Any]:
+        """The MongoDB query; always starts from the tenant (isolation lives here)."""
+        query: dict[str, Any] = {"tenant_id": tenant_id}
+        if self.levels:
+            query["level"] = self.levels[0] if len(self.levels) == 1 else {"$in": list(self.levels)}
+        if self.min_level:
+            query["level_no"] = {"$gte": LEVEL_NO[self.min_level]}
+        for name, value in self.exact:
+            query[name] = value
+        for name, text in self.substrings:
+            query[name] = {"$regex": escape_regex(text), "$options": "i"}
+        if self.start or self.end:
+            rng: dict[str, datetime] = {}
+            if self.start:
+                rng["$gte"] = self.start
+            if self.end:
+                rng["$lt"] = self.end
+            query["timestamp"] = rng
+        for key, value in self.attributes:
+            query[f"attributes.{key}"] = {"$in": _attribute_candidates(value)}
+        return query
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        """The same filter on an event in its wire/API shape (live tail)."""
+        level = event.get("level")
+        if self.levels and level not in self.levels:
+            return False
+        if self.min_level and LEVEL_NO.get(level or "", 0) < LEVEL_NO[self.min_level]:
+            return False
+        for name, value in self.exact:
+            if event.get(name) != value:
+                return False
+        for name, text in self.substrings:
+            have = event.get(name)
+            if not isinstance(have, str) or text.casefold() not in have.casefold():
+                return False
+        if self.start or self.end:
+            ts = event.get("timestamp", "")
+            if self.start and ts < iso(self.start):
+                return False
+            if self.end and ts >= iso(self.end):
+                return False
+        attrs = event.get("attributes") or {}
+        for key, value in self.attributes:
+            if key not in attrs or attrs[key] not in _attribute_candidates(value):
+                return False
+        return True
+
+
+def _attribute_candidates(value: str) -> list[Any]:
+    """Query strings are text, but `version=3` should also find a numeric 3."""
+    out: list[Any] = [value]
+    try:
+        out.append(int(value))
+    except ValueError:
+        with contextlib.suppress(ValueError):
+            out.append(float(value))
+    if value in ("true", "false"):
+        out.append(value == "true")
+    return out
+
+
+def _parse_time(name: str, value: str) -> datetime:
+    try:
+        return parse_iso(value.replace(" ", "+"))  # '+' in a query string arrives as space
+    except ValueError:
+        raise ValidationFailed(
+            f"{name}: '{value}' is not an RFC 3339 time (e.g. 2026-01-31T12:00:00Z).",
+            errors=[{"field": name, "message": "not an RFC 3339 time"}],
+        ) from None
+
+
+@dataclass
+class ParsedParams:
+    filter: LogFilter
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def parse_params(params: list[tuple[str, str]], options: frozenset[str]) -> ParsedParams:
+    """Split query parameters into a :class:`LogFilter` and the endpoint's own options.
+
+    ``options`` names the non-filter parameters the endpoint accepts (limit,
+    cursor, format...); everything else must be a known filter.
+    """
+    errors: list[dict[str, str]] = []
+    seen: dict[str, str] = {}
+    levels: list[str] = []
+    attributes: list[tuple[str, str]] = []
+    opts: dict[str, str] = {}
+
+    def bad(name: str, message: str) -> None:
+        errors.append({"field": name, "message": message})
+
+    for name, value in params:
+        if name in REPEATABLE:
+            for part in value.split(","):
+                level = parse_level(part)
+                if level is None:
+                    bad(name, f"unknown level '{part}' (use DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+                elif level not in levels:
+                    levels.append(level)
+            continue
+        if name.startswith("attributes."):
+            key = name[len("attributes.") :]
+            if not ATTRIBUTE_KEY.match(key):
+                bad(name, "attribute keys are letters, digits, '_' and '-' (at most 64)")
+            else:
+                attributes.append((key, value))
+            continue
+        if name not in FILTER_PARAMS and name not in options:
+            bad(name, "unknown parameter")
+            continue
+        if name in seen:
+            bad(name, "given more than once")
+            continue
+        seen[name] = value
+        if name in options:
+            opts[name] = value
+
+    exact = tuple((n, seen[n]) for n in EXACT_FIELDS if n in seen)
+    subs = tuple((SUBSTRING_FIELDS[n], seen[n]) for n in SUBSTRING_FIELDS if n in seen)
+    for name, value in (*exact, *((n, seen[n]) for n in SUBSTRING_FIELDS if n in seen)):
+        if value == "":
+            bad(name, "must not be empty")
+    min_level = None
+    if "min_level" in seen:
+        min_level = parse_level(seen["min_level"])
+        if min_level is None:
+            bad("min_level", f"unknown level '{seen['min_level']}'")
+    start = end = None
+    try:
+        if "from" in seen:
+            start = _parse_time("from", seen["from"])
+        if "to" in seen:
+            end = _parse_time("to", seen["to"])
+        if "timestamp" in seen:
+            try:
+                day = date.fromisoformat(seen["timestamp"])
+            except ValueError:
+                bad("timestamp", "use a day as YYYY-MM-DD")
+            else:
+                day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                day_end = day_start + timedelta(days=1)
+                start = max(start, day_start) if start else day_start
+                end = min(end, day_end) if end else day_end
+    except ValidationFailed as exc:
+        errors.extend(exc.errors or [])
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
+    flt = LogFilter(
+        levels=tuple(levels),
+        min_level=min_level,
+        exact=exact,
+        substrings=subs,
+        start=start,
+        end=end,
+        attributes=tuple(attributes),
+    )
+    return ParsedParams(flt, opts)

@@ -1,0 +1,105 @@
+"""The log event model shared by ingest (log), storage (worker) and tail (broadcast).
+
+Three shapes of one event:
+- *wire*: the normalized event as JSON in a queue message and on Redis, with
+  RFC 3339 timestamps (``...Z``);
+- *document*: what MongoDB stores — datetimes, a composite ``_id``, a numeric
+  ``level_no`` for ``min_level`` ranges and a ``minute`` bucket for histograms
+  (FerretDB v1 has no ``$dateTrunc``, so the bucket is computed at write time);
+- *API*: what search, export and tail return — the wire shape.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+LOGS = "logs"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LEVEL_NO = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+LEVEL_ALIASES = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "information": "INFO",
+    "notice": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "err": "ERROR",
+    "critical": "CRITICAL",
+    "crit": "CRITICAL",
+    "fatal": "CRITICAL",
+    "alert": "CRITICAL",
+    "emergency": "CRITICAL",
+}
+
+STRING_FIELDS = (
+    "service",
+    "host",
+    "trace_id",
+    "span_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "user_id",
+    "ip_address",
+    "user_agent",
+)
+OBJECT_FIELDS = ("before", "after", "metadata")
+API_FIELDS = (
+    "id",
+    "timestamp",
+    "received_at",
+    "tenant_id",
+    "level",
+    "message",
+    *STRING_FIELDS,
+    *OBJECT_FIELDS,
+    "attributes",
+)
+
+
+def parse_level(value: str) -> str | None:
+    return LEVEL_ALIASES.get(value.strip().lower())
+
+
+def iso(dt: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and a ``Z`` (what MongoDB can keep exactly)."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def doc_id(tenant_id: str, event_id: str) -> str:
+    """``_id`` of a stored event. Tenant keys are slugs (no ':'), so this is unambiguous,
+    and a redelivered message collides on ``_id`` (idempotency) even where the storage
+    only pushes ``_id`` equality down to its engine (FerretDB on SQLite)."""
+    return f"{tenant_id}:{event_id}"
+
+
+def wire_to_document(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(event)
+    ts = parse_iso(event["timestamp"])
+    doc["_id"] = doc_id(tenant_id, event["id"])
+    doc["tenant_id"] = tenant_id
+    doc["timestamp"] = ts
+    doc["received_at"] = parse_iso(event["received_at"])
+    doc["level_no"] = LEVEL_NO[event["level"]]
+    doc["minute"] = ts.replace(second=0, microsecond=0)
+    return doc
+
+
+def document_to_api(doc: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in API_FIELDS:
+        value = doc.get(key)
+        if value is None:
+            continue
+        out[key] = iso(value) if isinstance(value, datetime) else value
+    return out

@@ -1,0 +1,264 @@
+"""Coalesces the events of concurrent ingest requests into SQS messages.
+
+One POST of one event must not cost one SQS call: requests of the same tenant
+that arrive within a few milliseconds share a message (≤ ``max_message_bytes``)
+and messages share a ``SendMessageBatch`` (≤ 10 entries, ≤ ``max_batch_bytes``).
+Each request waits until SQS has accepted the message holding its events, so
+a 202 means the events are in the queue. A request's events are never split
+across messages unless they alone exceed one message (large bulk requests),
+so a failure cannot half-accept an ordinary request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from services.core.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+SQS_SENDS = Counter("logserver_ingest_sqs_batches_total", "SendMessageBatch calls", ["outcome"])
+SQS_MESSAGES = Counter("logserver_ingest_sqs_messages_total", "SQS messages sent")
+INGESTED = Counter("logserver_ingest_events_total", "Events accepted into the queue", ["tenant"])
+SEND_LATENCY = Histogram(
+    "logserver_ingest_sqs_send_seconds",
+    "SendMessageBatch latency",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+# SQS requires XML-valid characters; orjson already escapes control characters,
+# only these two noncharacters can still appear in its UTF-8 output.
+_NONCHARACTERS = ((b"\xef\xbf\xbe", b"\\ufffe"), (b"\xef\xbf\xbf", b"\\uffff"))
+_ENVELOPE_OVERHEAD = 64
+
+
+def encode_message(tenant_id: str, events: list[bytes]) -> str:
+    """The queue message body: ``{"v":1,"tenant_id":...,"events":[...]}``, built from
+    events already serialized once, without parsing them again."""
+    body = b'{"v":1,"tenant_id":"%s","events":[%s]}' % (tenant_id.encode(), b",".join(events))
+    for raw, escaped in _NONCHARACTERS:
+        if raw in body:
+            body = body.replace(raw, escaped)
+    return body.decode()
+
+
+def pack(events: list[bytes], max_bytes: int) -> list[list[bytes]]:
+    """Split serialized events into groups whose message stays under ``max_bytes``."""
+    groups: list[list[bytes]] = [[]]
+    size = _ENVELOPE_OVERHEAD
+    for ev in events:
+        if groups[-1] and size + len(ev) + 1 > max_bytes:
+            groups.append([])
+            size = _ENVELOPE_OVERHEAD
+        groups[-1].append(ev)
+        size += len(ev) + 1
+    return groups
+
+
+@dataclass
+class _Request:
+    events: list[bytes]
+    size: int
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Message:
+    tenant_id: str
+    events: list[bytes] = field(default_factory=list)
+    size: int = _ENVELOPE_OVERHEAD
+    requests: list[_Request] = field(default_factory=list)
+
+
+SendBatch = Callable[[list[str]], Awaitable[list[bool]]]
+
+
+class IngestBatcher:
+    def __init__(
+        self,
+        send_batch: SendBatch,
+        *,
+        linger: float = 0.004,
+        max_message_bytes: int = 240_000,
+        max_batch_bytes: int = 240_000,
+        max_in_flight: int = 16,
+    ) -> None:
+        self._send_batch = send_batch
+        self.linger = linger
+        self.max_message_bytes = max_message_bytes
+        self.max_batch_bytes = max_batch_bytes
+        self._pending: dict[str, list[_Request]] = {}
+        self._pending_bytes = 0
+        self._wake = asyncio.Event()
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run(), name="ingest-batcher")
+
+    async def close(self) -> None:
+        """Flush what is pending, wait for sends in flight, then stop."""
+        self._closed = True
+        self._wake.set()
+        if self._runner:
+            await self._runner
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def submit(self, tenant_id: str, events: list[bytes]) -> None:
+        """Return once SQS accepted every event; raise :class:`Unavailable` otherwise."""
+        if self._closed:
+            raise Unavailable("This log service instance is shutting down; retry.", retry_after=1)
+        groups = pack(events, self.max_message_bytes)
+        if len(groups) > 1:
+            # Larger than one message: send this request's own messages directly.
+            await self._send_messages([_Message(tenant_id, g) for g in groups])
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        size = sum(len(e) + 1 for e in events)
+        self._pending.setdefault(tenant_id, []).append(_Request(events, size, future))
+        self._pending_bytes += size
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if not self._closed and self._pending_bytes < self.max_batch_bytes:
+                await asyncio.sleep(self.linger)  # let concurrent requests join
+            self._wake.clear()
+            pending, self._pending, self._pending_bytes = self._pending, {}, 0
+            try:
+                await self._dispatch(pending)
+            except Exception:  # never leave a request waiting forever
+                log.exception("batcher dispatch failed")
+                for requests in pending.values():
+                    for req in requests:
+                        if not req.future.done():
+                            req.future.set_exception(_queue_unavailable())
+            if self._closed and not self._pending:
+                return
+
+    async def _dispatch(self, pending: dict[str, list[_Request]]) -> None:
+        if not pending:
+            return
+        for batch in self._to_batches(self._to_messages(pending)):
+            await self._in_flight.acquire()
+            task = asyncio.create_task(self._send_and_settle(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _to_messages(self, pending: dict[str, list[_Request]]) -> list[_Message]:
+        messages: list[_Message] = []
+        for tenant_id, requests in pending.items():
+            current = _Message(tenant_id)
+            for req in requests:
+                if current.requests and current.size + req.size > self.max_message_bytes:
+                    messages.append(current)
+                    current = _Message(tenant_id)
+                current.events.extend(req.events)
+                current.size += req.size
+                current.requests.append(req)
+            messages.append(current)
+        return messages
+
+    def _to_batches(self, messages: list[_Message]) -> list[list[_Message]]:
+        batches: list[list[_Message]] = []
+        current: list[_Message] = []
+        size = 0
+        for msg in messages:
+            if current and (len(current) == 10 or size + msg.size > self.max_batch_bytes):
+                batches.append(current)
+                current, size = [], 0
+            current.append(msg)
+            size += msg.size
+        if current:
+            batches.append(current)
+        return batches
+
+    async def _send_and_settle(self, batch: list[_Message]) -> None:
+        try:
+            results = await self._send_with_retry(batch)
+        except Exception as exc:
+            log.warning("queue send failed", extra={"error": str(exc)[:300]})
+            results = [False] * len(batch)
+        finally:
+            self._in_flight.release()
+        for msg, ok in zip(batch, results, strict=True):
+            if ok:
+                INGESTED.labels(msg.tenant_id).inc(len(msg.events))
+            for req in msg.requests:
+                if req.future.done():
+                    continue
+                if ok:
+                    req.future.set_result(None)
+                else:
+                    req.future.set_exception(_queue_unavailable())
+
+    async def _send_messages(self, messages: list[_Message]) -> None:
+        for batch in self._to_batches(messages):
+            async with self._in_flight:
+                try:
+                    results = await self._send_with_retry(batch)
+                except Exception as exc:
+                    raise _queue_unavailable() from exc
+            if not all(results):
+                raise _queue_unavailable()
+            for msg in batch:
+                INGESTED.labels(msg.tenant_id).inc(len(msg.events))
+
+    async def _send_with_retry(self, batch: list[_Message], attempts: int = 3) -> list[bool]:
+        """Send; entries SQS reports as failed are retried, the rest are not re-sent."""
+        results = [False] * len(batch)
+        todo = list(range(len(batch)))
+        for attempt in range(attempts):
+            bodies = [encode_message(batch[i].tenant_id, batch[i].events) for i in todo]
+            start = time.perf_counter()
+            oks = await self._send_batch(bodies)
+            SEND_LATENCY.observe(time.perf_counter() - start)
+            SQS_SENDS.labels("ok" if all(oks) else "partial").inc()
+            SQS_MESSAGES.inc(sum(oks))
+            for i, ok in zip(todo, oks, strict=True):
+                results[i] = ok
+            todo = [i for i in todo if not results[i]]
+            if not todo:
+                break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        return results
+
+
+def _queue_unavailable() -> Unavailable:
+    return Unavailable(
+        "The queue did not accept the events, so nothing of this request was accepted. "
+        "Retry after a few seconds (send event ids to make retries idempotent).",
+        retry_after=2,
+    )
+
+
+def sqs_sender(client: Any, queue_url: Callable[[], Awaitable[str]]) -> SendBatch:
+    """Adapt an aioboto3 SQS client to the batcher's ``send_batch`` callable."""
+
+    async def send(bodies: list[str]) -> list[bool]:
+        url = await queue_url()
+        resp = await client.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)],
+        )
+        ok = {int(e["Id"]) for e in resp.get("Successful", [])}
+        for failure in resp.get("Failed", []):
+            log.warning(
+                "queue rejected a message",
+                extra={"code": failure.get("Code"), "reason": failure.get("Message")},
+            )
+        return [i in ok for i in range(len(bodies))]
+
+    return send

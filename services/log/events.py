@@ -1,0 +1,176 @@
+"""Validation and normalization of incoming events (DESIGN §3). Pure functions, no I/O.
+
+Accepts the field names of every system this replaces (``severity``,
+``app_name``, ``datetime``, ``msg``...) and keeps unknown top-level fields under
+``attributes`` instead of dropping them. Hand-written rather than a pydantic
+model: this is the hottest path of ingest, and each error must name its field.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from services.core.logmodel import OBJECT_FIELDS, STRING_FIELDS, iso, parse_level
+
+MAX_EVENT_BYTES = 256 * 1024
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_ID_CHARS = 128
+MAX_FIELD_CHARS = 4096
+MAX_DEPTH = 8
+MAX_KEYS = 256
+
+ALIASES = {
+    "severity": "level",
+    "app_name": "service",
+    "app": "service",
+    "datetime": "timestamp",
+    "@timestamp": "timestamp",
+    "time": "timestamp",
+    "msg": "message",
+    "hostname": "host",
+    "traceId": "trace_id",
+    "spanId": "span_id",
+    "actor": "user_id",
+    "ip": "ip_address",
+    "userAgent": "user_agent",
+}
+KNOWN = frozenset({"id", "level", "message", "timestamp", *STRING_FIELDS, *OBJECT_FIELDS})
+SERVER_OWNED = frozenset({"tenant_id", "received_at"})  # never taken from a client
+
+
+class EventError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def new_event_id(now_ms: int | None = None) -> str:
+    """A UUIDv7: time-ordered, so ids of one client sort roughly by arrival."""
+    ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, bool):
+        raise EventError("timestamp", "must be an RFC 3339 string or epoch seconds/ms")
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value  # epoch ms vs epoch s
+        try:
+            return iso(datetime.fromtimestamp(seconds, UTC))
+        except (OverflowError, OSError, ValueError):
+            raise EventError("timestamp", "epoch value out of range") from None
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(
+                "timestamp", f"'{value[:40]}' is not RFC 3339 (e.g. 2026-01-31T12:00:00Z)"
+            ) from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return iso(dt)
+    raise EventError("timestamp", "must be an RFC 3339 string or epoch seconds/ms")
+
+
+def _check_shape(field: str, value: Any, depth: int, counter: list[int]) -> None:
+    if depth > MAX_DEPTH:
+        raise EventError(field, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        counter[0] += len(value)
+        if counter[0] > MAX_KEYS:
+            raise EventError(field, f"more than {MAX_KEYS} keys in one event")
+        for key, item in value.items():
+            if key.startswith("$") or "." in key or "\x00" in key:
+                raise EventError(f"{field}.{key}", "keys may not start with '$' or contain '.'")
+            if isinstance(item, dict | list):
+                _check_shape(f"{field}.{key}", item, depth + 1, counter)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict | list):
+                _check_shape(f"{field}[{i}]", item, depth + 1, counter)
+
+
+def normalize(raw: Any, received_at: str) -> dict[str, Any]:
+    """Return the wire shape of one event, or raise :class:`EventError` naming the field."""
+    if not isinstance(raw, dict):
+        raise EventError("event", "each event must be a JSON object")
+    event: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = ALIASES.get(key, key)
+        if name in SERVER_OWNED:
+            continue
+        if name == "attributes":
+            if not isinstance(value, dict):
+                raise EventError("attributes", "must be an object")
+            attributes.update(value)
+        elif name in KNOWN:
+            if name in event and value != event[name]:
+                raise EventError(key, f"conflicts with another spelling of '{name}'")
+            event[name] = value
+        else:
+            attributes[key] = value
+
+    out: dict[str, Any] = {}
+    event_id = event.get("id")
+    if event_id is None:
+        out["id"] = new_event_id()
+    else:
+        if isinstance(event_id, int) and not isinstance(event_id, bool):
+            event_id = str(event_id)
+        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS:
+            raise EventError("id", f"must be a non-empty string of at most {MAX_ID_CHARS} chars")
+        out["id"] = event_id
+    out["timestamp"] = _timestamp(event["timestamp"]) if "timestamp" in event else received_at
+    out["received_at"] = received_at
+
+    level = event.get("level")
+    if level is None:
+        out["level"] = "INFO"
+    elif isinstance(level, str) and (parsed := parse_level(level)):
+        out["level"] = parsed
+    else:
+        raise EventError("level", "use DEBUG, INFO, WARNING (warn), ERROR or CRITICAL (fatal)")
+
+    message = event.get("message")
+    if message is not None:
+        if not isinstance(message, str):
+            raise EventError("message", "must be a string")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise EventError("message", f"longer than {MAX_MESSAGE_CHARS} characters")
+        out["message"] = message
+    for name in STRING_FIELDS:
+        value = event.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise EventError(name, "must be a string")
+        if len(value) > MAX_FIELD_CHARS:
+            raise EventError(name, f"longer than {MAX_FIELD_CHARS} characters")
+        out[name] = value
+    if "message" not in out and "action" not in out:
+        raise EventError("message", "an event needs a message or an action")
+
+    counter = [0]
+    for name in OBJECT_FIELDS:
+        value = event.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise EventError(name, "must be an object")
+        _check_shape(name, value, 1, counter)
+        out[name] = value
+    if attributes:
+        _check_shape("attributes", attributes, 1, counter)
+        out["attributes"] = attributes
+    return out

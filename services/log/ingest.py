@@ -1,0 +1,133 @@
+"""Ingest: read a bounded body, validate and normalize, hand to the batcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from services.core.errors import PayloadTooLarge, ValidationFailed
+from services.core.logmodel import iso
+from services.log.batcher import IngestBatcher
+from services.log.events import MAX_EVENT_BYTES, EventError, normalize
+
+MAX_BULK_EVENTS = 10_000
+MAX_BULK_BYTES = 10 * 1024 * 1024
+MAX_REPORTED_ERRORS = 100
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """Read at most ``limit`` bytes; a larger body is refused before it is all read."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"{what} is {int(declared):,} bytes; the limit is {limit:,} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"{what} is over the limit of {limit:,} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _loads(raw: bytes, where: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(
+            f"{where} is not valid JSON: {exc}", errors=[{"field": "body", "message": str(exc)}]
+        ) from None
+
+
+def parse_bulk(body: bytes, content_type: str) -> list[Any]:
+    """A JSON array, or NDJSON (one object per line; blank lines ignored)."""
+    stripped = body.lstrip()
+    if stripped.startswith(b"[") and "ndjson" not in content_type:
+        events = _loads(body, "The body")
+        return events
+    events = []
+    for lineno, line in enumerate(body.splitlines(), start=1):
+        if line.strip():
+            if len(line) > MAX_EVENT_BYTES:
+                raise PayloadTooLarge(
+                    f"Event {len(events)} (line {lineno}) is over {MAX_EVENT_BYTES:,} bytes."
+                )
+            events.append(_loads(line, f"Line {lineno}"))
+    return events
+
+
+def normalize_all(raw_events: list[Any], received_at: str) -> list[dict[str, Any]]:
+    """All-or-nothing: every event valid, or a 422 listing each bad index and field."""
+    out: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            out.append(normalize(raw, received_at))
+        except EventError as exc:
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append({"index": index, "field": exc.field, "message": exc.message})
+            else:
+                break
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(
+            f"{len(errors)} event(s) invalid, nothing was accepted; first: event "
+            f"{first['index']}, {first['field']}: {first['message']}",
+            errors=errors,
+        )
+    return out
+
+
+def check_event_sizes(raw_events: list[Any], body_size: int) -> None:
+    if body_size <= MAX_EVENT_BYTES:
+        return  # no single event can be larger than the whole body
+    for index, raw in enumerate(raw_events):
+        size = len(orjson.dumps(raw))
+        if size > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(
+                f"Event {index} is {size:,} bytes; one event may be at most {MAX_EVENT_BYTES:,}.",
+                errors=[{"index": index, "field": "event", "message": "too large"}],
+            )
+
+
+async def ingest_one(batcher: IngestBatcher, tenant_id: str, body: bytes, received_at: str) -> str:
+    raw = _loads(body, "The body")
+    if isinstance(raw, list):
+        raise ValidationFailed(
+            "POST /api/v1/logs takes one event object; send arrays to /api/v1/logs/bulk.",
+            errors=[{"field": "body", "message": "expected an object"}],
+        )
+    event = normalize_all([raw], received_at)[0]
+    await batcher.submit(tenant_id, [orjson.dumps(event)])
+    return event["id"]
+
+
+async def ingest_bulk(
+    batcher: IngestBatcher, tenant_id: str, body: bytes, content_type: str, received_at: str
+) -> list[str]:
+    raw_events = parse_bulk(body, content_type)
+    if not isinstance(raw_events, list):
+        raise ValidationFailed(
+            "The body must be a JSON array of events or NDJSON (one event per line).",
+            errors=[{"field": "body", "message": "expected an array"}],
+        )
+    if not raw_events:
+        raise ValidationFailed(
+            "The request holds no events.", errors=[{"field": "body", "message": "empty"}]
+        )
+    if len(raw_events) > MAX_BULK_EVENTS:
+        raise PayloadTooLarge(
+            f"{len(raw_events):,} events in one request; the limit is {MAX_BULK_EVENTS:,}."
+        )
+    check_event_sizes(raw_events, len(body))
+    events = normalize_all(raw_events, received_at)
+    await batcher.submit(tenant_id, [orjson.dumps(e) for e in events])
+    return [e["id"] for e in events]
+
+
+def now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return iso(datetime.now(UTC))

@@ -1,0 +1,181 @@
+"""Reads and deletes on the `logs` collection, always scoped to one tenant.
+
+Every query is built by :meth:`LogFilter.to_mongo`, which starts from the
+tenant, so no code path here can read or delete across tenants.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.core.errors import NotFound, ValidationFailed
+from services.core.logfilters import LogFilter
+from services.core.logmodel import LOGS, doc_id, document_to_api
+
+INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
+STATS_BY = {"level": "level", "service": "service", "action": "action"}
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def encode_cursor(doc: dict[str, Any], descending: bool) -> str:
+    ts: datetime = doc["timestamp"]
+    ms = int(ts.timestamp() * 1000)
+    raw = orjson.dumps([ms, doc["id"], "d" if descending else "a"])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, str]:
+    try:
+        ms, event_id, direction = orjson.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        ts = datetime.fromtimestamp(ms / 1000, UTC)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise _invalid("cursor", "not a cursor this API returned") from None
+    if direction != ("d" if descending else "a") or not isinstance(event_id, str):
+        raise _invalid("cursor", "belongs to a different sort order")
+    return ts, event_id
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    meta: dict[str, Any]
+
+
+class LogRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.logs = db[LOGS]
+
+    async def search(
+        self,
+        tenant_id: str,
+        flt: LogFilter,
+        *,
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        page: int | None = None,
+        with_total: bool = False,
+    ) -> Page:
+        query = flt.to_mongo(tenant_id)
+        order = DESCENDING if descending else ASCENDING
+        if cursor:
+            ts, event_id = decode_cursor(cursor, descending)
+            op = "$lt" if descending else "$gt"
+            keyset = {"$or": [{"timestamp": {op: ts}}, {"timestamp": ts, "id": {op: event_id}}]}
+            find_query = {"$and": [query, keyset]}
+        else:
+            find_query = query
+        found = self.logs.find(find_query).sort([("timestamp", order), ("id", order)])
+        if page is not None:
+            found = found.skip((page - 1) * limit)
+        docs = await found.limit(limit + 1).to_list()
+        has_more = len(docs) > limit
+        docs = docs[:limit]
+        meta: dict[str, Any] = {"limit": limit, "has_more": has_more}
+        if page is not None:
+            meta["page"] = page
+            meta["size"] = limit
+        meta["next_cursor"] = encode_cursor(docs[-1], descending) if has_more and docs else None
+        if with_total:
+            meta["total"] = await self.logs.count_documents(query)
+        return Page([document_to_api(d) for d in docs], meta)
+
+    async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
+        doc = await self.logs.find_one({"_id": doc_id(tenant_id, event_id), "tenant_id": tenant_id})
+        if doc is None:
+            raise NotFound(f"No log event '{event_id}' in this tenant (yet).")
+        return document_to_api(doc)
+
+    async def stats(
+        self, tenant_id: str, flt: LogFilter, *, by: str, interval: str | None
+    ) -> dict[str, Any]:
+        match = flt.to_mongo(tenant_id)
+        field = STATS_BY[by]
+        groups = await (
+            await self.logs.aggregate(
+                [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}]
+            )
+        ).to_list()
+        counts = {str(g["_id"]) if g["_id"] is not None else "(none)": g["count"] for g in groups}
+        result: dict[str, Any] = {
+            "by": by,
+            "total": sum(counts.values()),
+            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+        if interval:
+            # FerretDB v1 has no $dateTrunc: group by the minute bucket stored at write
+            # time, then roll minutes up into the requested interval here.
+            minutes = await (
+                await self.logs.aggregate(
+                    [{"$match": match}, {"$group": {"_id": "$minute", "count": {"$sum": 1}}}]
+                )
+            ).to_list()
+            step = INTERVALS[interval]
+            buckets: dict[int, int] = {}
+            for g in minutes:
+                if g["_id"] is None:
+                    continue
+                epoch = int(g["_id"].timestamp())
+                start = epoch - epoch % step
+                buckets[start] = buckets.get(start, 0) + g["count"]
+            result["interval"] = interval
+            result["histogram"] = [
+                {"start": datetime.fromtimestamp(s, UTC), "count": buckets[s]}
+                for s in sorted(buckets)
+            ]
+        return result
+
+    async def stream(
+        self, tenant_id: str, flt: LogFilter, *, descending: bool, limit: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        order = DESCENDING if descending else ASCENDING
+        found = (
+            self.logs.find(flt.to_mongo(tenant_id))
+            .sort([("timestamp", order), ("id", order)])
+            .batch_size(1000)
+        )
+        if limit:
+            found = found.limit(limit)
+        async with found:
+            async for doc in found:
+                yield document_to_api(doc)
+
+    async def cleanup(
+        self,
+        tenant_id: str,
+        flt: LogFilter,
+        *,
+        before: datetime | None,
+        older_than_days: int | None,
+        match_all: bool,
+    ) -> int:
+        query = flt.to_mongo(tenant_id)
+        bound = before
+        if older_than_days is not None:
+            cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+            bound = min(bound, cutoff) if bound else cutoff
+        if bound is not None:
+            rng = dict(query.get("timestamp", {}))
+            rng["$lt"] = min(rng["$lt"], bound) if "$lt" in rng else bound
+            query["timestamp"] = rng
+        elif not match_all:
+            raise _invalid(
+                "before",
+                "give before=<RFC 3339>, older_than_days=<n>, or all=true to delete every "
+                "matching event",
+            )
+        result = await self.logs.delete_many(query)
+        return result.deleted_count

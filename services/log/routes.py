@@ -1,0 +1,179 @@
+"""HTTP routes of the log service: parse, authorize (declared), call, shape the reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from services.core.errors import ValidationFailed
+from services.core.logfilters import ParsedParams, parse_params
+from services.core.principal import Principal
+from services.core.responses import JSONResponse
+from services.core.security import LogsDelete, LogsExport, LogsRead, LogsWrite
+from services.log.events import MAX_EVENT_BYTES
+from services.log.export import FORMATS, render
+from services.log.ingest import (
+    MAX_BULK_BYTES,
+    ingest_bulk,
+    ingest_one,
+    now_iso,
+    read_body,
+)
+from services.log.query import INTERVALS, STATS_BY, LogRepository
+
+router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
+
+SEARCH_OPTIONS = frozenset({"sort", "limit", "cursor", "page", "size", "total"})
+STATS_OPTIONS = frozenset({"by", "interval"})
+EXPORT_OPTIONS = frozenset({"format", "sort", "limit"})
+CLEANUP_OPTIONS = frozenset({"before", "older_than_days", "all"})
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def _int(opts: dict[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
+    if name not in opts:
+        return default
+    try:
+        value = int(opts[name])
+    except ValueError:
+        raise _invalid(name, "must be a whole number") from None
+    if not lo <= value <= hi:
+        raise _invalid(name, f"must be between {lo} and {hi}")
+    return value
+
+
+def _bool(opts: dict[str, str], name: str) -> bool:
+    value = opts.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise _invalid(name, "must be true or false")
+    return value in ("true", "1")
+
+
+def _descending(opts: dict[str, str]) -> bool:
+    sort = opts.get("sort", "desc").lower()
+    if sort not in ("asc", "desc"):
+        raise _invalid("sort", "must be asc or desc")
+    return sort == "desc"
+
+
+def _params(request: Request, options: frozenset[str]) -> ParsedParams:
+    return parse_params(request.query_params.multi_items(), options)
+
+
+async def _tenant(request: Request, principal: Principal) -> str:
+    tenant = principal.require_tenant()
+    if principal.is_platform_admin:
+        await request.app.state.credentials.ensure_tenant(tenant)
+    return tenant
+
+
+def _repo(request: Request) -> LogRepository:
+    return request.app.state.repo
+
+
+@router.post("", status_code=202)
+async def ingest_event(request: Request, principal: LogsWrite) -> Response:
+    tenant = await _tenant(request, principal)
+    body = await read_body(request, MAX_EVENT_BYTES, "The event")
+    event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso())
+    return JSONResponse({"id": event_id, "status": "accepted"}, status_code=202)
+
+
+@router.post("/bulk", status_code=202)
+async def ingest_events(request: Request, principal: LogsWrite) -> Response:
+    tenant = await _tenant(request, principal)
+    body = await read_body(request, MAX_BULK_BYTES, "The request body")
+    ctype = request.headers.get("content-type", "")
+    ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso())
+    return JSONResponse({"accepted": len(ids), "ids": ids}, status_code=202)
+
+
+@router.get("")
+async def search_logs(request: Request, principal: LogsRead) -> Response:
+    parsed = _params(request, SEARCH_OPTIONS)
+    opts = parsed.options
+    tenant = await _tenant(request, principal)
+    if "cursor" in opts and ("page" in opts or "size" in opts):
+        raise _invalid("cursor", "use either cursor or page/size, not both")
+    limit = _int(opts, "size" if "size" in opts else "limit", 50, 1, 1000)
+    page = _int(opts, "page", None, 1, 1_000_000)
+    if "size" in opts and page is None:
+        page = 1
+    result = await _repo(request).search(
+        tenant,
+        parsed.filter,
+        descending=_descending(opts),
+        limit=limit or 50,
+        cursor=opts.get("cursor"),
+        page=page,
+        with_total=_bool(opts, "total"),
+    )
+    return JSONResponse({"data": result.items, "meta": result.meta})
+
+
+@router.get("/stats")
+async def log_stats(request: Request, principal: LogsRead) -> Response:
+    parsed = _params(request, STATS_OPTIONS)
+    tenant = await _tenant(request, principal)
+    by = parsed.options.get("by", "level")
+    if by not in STATS_BY:
+        raise _invalid("by", f"must be one of {', '.join(STATS_BY)}")
+    interval = parsed.options.get("interval")
+    if interval is not None and interval not in INTERVALS:
+        raise _invalid("interval", f"must be one of {', '.join(INTERVALS)}")
+    stats = await _repo(request).stats(tenant, parsed.filter, by=by, interval=interval)
+    return JSONResponse(stats)
+
+
+@router.get("/export")
+async def export_logs(request: Request, principal: LogsExport) -> Response:
+    parsed = _params(request, EXPORT_OPTIONS)
+    tenant = await _tenant(request, principal)
+    fmt = parsed.options.get("format", "ndjson")
+    if fmt not in FORMATS:
+        raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
+    limit = _int(parsed.options, "limit", None, 1, 100_000_000)
+    events = _repo(request).stream(
+        tenant, parsed.filter, descending=_descending(parsed.options), limit=limit
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    filename = f"logs-{tenant}-{stamp}.{fmt}"
+    return StreamingResponse(
+        render(events, fmt),
+        media_type=FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.delete("/cleanup")
+async def cleanup_logs(request: Request, principal: LogsDelete) -> Response:
+    parsed = _params(request, CLEANUP_OPTIONS)
+    tenant = await _tenant(request, principal)
+    opts = parsed.options
+    before = None
+    if "before" in opts:
+        try:
+            before = datetime.fromisoformat(opts["before"].replace(" ", "+"))
+        except ValueError:
+            raise _invalid("before", "not an RFC 3339 time") from None
+        if before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
+    deleted = await _repo(request).cleanup(
+        tenant,
+        parsed.filter,
+        before=before,
+        older_than_days=_int(opts, "older_than_days", None, 0, 36500),
+        match_all=_bool(opts, "all"),
+    )
+    return JSONResponse({"deleted": deleted})
+
+
+@router.get("/{event_id}")
+async def get_log(request: Request, event_id: str, principal: LogsRead) -> Response:
+    tenant = await _tenant(request, principal)
+    return JSONResponse(await _repo(request).get(tenant, event_id))

@@ -1,0 +1,259 @@
+"""The queue consumer: receive → store once → delete → publish.
+
+At-least-once in, exactly-once stored: every event's ``_id`` is
+``{tenant}:{id}``, so a redelivered message inserts nothing twice and its
+duplicate-key errors count as success. A message is deleted only when all of
+its events are stored; anything else stays in the queue and comes back after
+its visibility timeout, until SQS moves it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from prometheus_client import Counter, Histogram
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from services.core.clients import SqsQueues
+from services.core.logmodel import LOGS, wire_to_document
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter("logserver_worker_messages_received_total", "Queue messages received")
+STORED = Counter("logserver_worker_events_stored_total", "Events newly stored")
+DUPLICATES = Counter("logserver_worker_events_duplicate_total", "Events already stored")
+FAILED = Counter("logserver_worker_messages_failed_total", "Messages left for redelivery", ["why"])
+DEAD = Counter("logserver_worker_messages_dead_lettered_total", "Messages sent to the DLQ")
+STORE_LATENCY = Histogram(
+    "logserver_worker_store_seconds",
+    "insert_many latency per batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DUPLICATE_KEY = 11000
+
+
+class PoisonMessage(ValueError):
+    pass
+
+
+@dataclass
+class Decoded:
+    receipt: str
+    message_id: str
+    tenant_id: str
+    events: list[dict[str, Any]]
+    docs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def decode(message: dict[str, Any]) -> Decoded:
+    try:
+        body = orjson.loads(message["Body"])
+        if body.get("v") != 1:
+            raise PoisonMessage(f"unknown message version {body.get('v')!r}")
+        tenant_id = body["tenant_id"]
+        events = body["events"]
+        if not isinstance(tenant_id, str) or not isinstance(events, list):
+            raise PoisonMessage("tenant_id must be a string and events a list")
+        docs = [wire_to_document(tenant_id, e) for e in events]
+    except PoisonMessage:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
+    return Decoded(message["ReceiptHandle"], message["MessageId"], tenant_id, events, docs)
+
+
+class Consumer:
+    def __init__(
+        self,
+        sqs: SqsQueues,
+        db: AsyncDatabase,
+        redis_client: redis.Redis,
+        *,
+        concurrency: int = 4,
+        wait_seconds: int = 20,
+        max_receives: int = 5,
+    ) -> None:
+        self.sqs = sqs
+        self.logs = db[LOGS]
+        self.redis = redis_client
+        self.concurrency = concurrency
+        self.wait_seconds = wait_seconds
+        self.max_receives = max_receives
+        self._stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._receiving: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._loop(i), name=f"consumer-{i}")
+            for i in range(self.concurrency)
+        ]
+
+    async def stop(self, grace: float) -> None:
+        """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
+        self._stopping.set()
+        for task in list(self._receiving):
+            task.cancel()
+        if self._loops:
+            _, pending = await asyncio.wait(self._loops, timeout=grace)
+            for task in pending:
+                task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+
+    async def _receive(self) -> list[dict[str, Any]]:
+        url = await self.sqs.url()
+        task = asyncio.create_task(
+            self.sqs.client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        )
+        self._receiving.add(task)
+        try:
+            resp = await task
+        finally:
+            self._receiving.discard(task)
+        return resp.get("Messages", [])
+
+    async def _loop(self, n: int) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                messages = await self._receive()
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return
+                raise
+            except Exception as exc:
+                log.warning("receive failed", extra={"error": str(exc)[:300], "loop": n})
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            if not messages:
+                continue
+            RECEIVED.inc(len(messages))
+            # Shielded: SIGTERM lets the batch in hand finish rather than cutting it.
+            ok = await asyncio.shield(self.handle(messages))
+            if ok:
+                backoff = 0.5
+            else:
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def handle(self, messages: list[dict[str, Any]]) -> bool:
+        """Store, delete and publish one received batch. False if something must retry."""
+        decoded: list[Decoded] = []
+        for message in messages:
+            try:
+                decoded.append(decode(message))
+            except PoisonMessage as exc:
+                self._poison(message, str(exc))
+        if not decoded:
+            return True
+        stored_ok = await self._store(decoded)
+        done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
+        if done:
+            await self._delete(done)
+            await self._publish(done)
+        return all(stored_ok)
+
+    def _poison(self, message: dict[str, Any], reason: str) -> None:
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        FAILED.labels("poison").inc()
+        if receives >= self.max_receives:
+            DEAD.inc()
+        log.error(
+            "undecodable message left for the dead-letter queue",
+            extra={
+                "message_id": message.get("MessageId"),
+                "reason": reason[:300],
+                "receives": receives,
+            },
+        )
+
+    async def _store(self, decoded: list[Decoded]) -> list[bool]:
+        docs: list[dict[str, Any]] = []
+        owner: list[int] = []
+        for i, d in enumerate(decoded):
+            docs.extend(d.docs)
+            owner.extend([i] * len(d.docs))
+        if not docs:
+            return [True] * len(decoded)
+        failed: set[int] = set()
+        start = time.perf_counter()
+        try:
+            result = await self.logs.insert_many(docs, ordered=False)
+            STORED.inc(len(result.inserted_ids))
+        except BulkWriteError as exc:
+            details = exc.details
+            dup = 0
+            for err in details.get("writeErrors", []):
+                if err.get("code") == DUPLICATE_KEY:
+                    dup += 1
+                else:
+                    failed.add(owner[err["index"]])
+            if details.get("writeConcernErrors"):
+                failed.update(range(len(decoded)))
+            DUPLICATES.inc(dup)
+            STORED.inc(details.get("nInserted", 0))
+            if failed:
+                log.warning(
+                    "some events were not stored; their messages will be redelivered",
+                    extra={"messages": len(failed)},
+                )
+        except PyMongoError as exc:
+            log.warning(
+                "store failed; the batch will be redelivered", extra={"error": str(exc)[:300]}
+            )
+            FAILED.labels("store").inc(len(decoded))
+            return [False] * len(decoded)
+        finally:
+            STORE_LATENCY.observe(time.perf_counter() - start)
+        if failed:
+            FAILED.labels("store").inc(len(failed))
+        return [i not in failed for i in range(len(decoded))]
+
+    async def _delete(self, done: list[Decoded]) -> None:
+        url = await self.sqs.url()
+        for i in range(0, len(done), 10):
+            chunk = done[i : i + 10]
+            try:
+                resp = await self.sqs.client.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(j), "ReceiptHandle": d.receipt} for j, d in enumerate(chunk)
+                    ],
+                )
+                if resp.get("Failed"):
+                    log.warning(
+                        "delete failed; the events are stored and a redelivery will be a no-op",
+                        extra={"failed": len(resp["Failed"])},
+                    )
+            except Exception as exc:
+                log.warning("delete failed", extra={"error": str(exc)[:300]})
+
+    async def _publish(self, done: list[Decoded]) -> None:
+        by_tenant: dict[str, list[bytes]] = {}
+        for d in done:
+            by_tenant.setdefault(d.tenant_id, []).extend(orjson.dumps(e) for e in d.events)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tenant_id, events in by_tenant.items():
+                    pipe.publish(f"logs:{tenant_id}", b"[" + b",".join(events) + b"]")
+                await pipe.execute()
+        except Exception as exc:  # live tail is best effort; storage already succeeded
+            log.warning("publish failed", extra={"error": str(exc)[:300]})
