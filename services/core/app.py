@@ -110,7 +110,11 @@ def install_error_handlers(app: FastAPI) -> None:
         body = http_status_problem(
             500, "An unexpected error occurred; it was logged. Retry, or report the request id."
         )
-        return ProblemResponse(body, status_code=500)
+        rid = request.scope.get("state", {}).get("request_id", "")
+        body["request_id"] = rid
+        return ProblemResponse(
+            body, status_code=500, headers={"X-Request-ID": rid, "X-Served-By": app.title}
+        )
 
     app.add_exception_handler(LogServerError, on_logserver_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]

@@ -99,7 +99,9 @@ class CredentialStatus:
                 if status is None:
                     raise Unavailable("Cannot check the credential right now; retry.") from exc
                 # MongoDB is unreachable: keep the last known answer rather than fail
-                # every request of a credential that was valid a moment ago.
+                # every request of a credential that was valid a moment ago, and do not
+                # ask again (and wait on a timeout) for every request meanwhile.
                 log.warning("credential status check failed", extra={"error": str(exc)})
+                status.checked_at = now
         if status.problem:
             raise Unauthorized(status.problem)

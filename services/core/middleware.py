@@ -38,6 +38,9 @@ class RequestContextMiddleware:
                 break
         rid = rid or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        # Exception handlers for 500s run outside this middleware's send path; they
+        # read the id from the scope to put it on the response themselves.
+        scope.setdefault("state", {})["request_id"] = rid
         status = 500
         start = time.perf_counter()
 

@@ -30,7 +30,7 @@ class Principal:
         every other token is bound to its own tenant and a different header is
         refused rather than silently ignored.
         """
-        requested = requested.strip() if requested else None
+        requested = (requested or "").strip() or None
         if self.is_platform_admin:
             target = requested
         elif requested and requested != self.tenant_claim:

@@ -96,6 +96,10 @@ class TokenVerifier:
             await self._refresh()
         key = self._keys.get(kid)
         if key is None:
+            if not self._keys:  # the auth service never answered: not the token's fault
+                raise Unavailable(
+                    "Cannot fetch the signing keys from the auth service; retry shortly."
+                )
             raise Unauthorized("The token was signed with an unknown key.")
         return key
 
@@ -121,7 +125,12 @@ class TokenVerifier:
                 algorithms=ALGORITHMS,
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"leeway": self.leeway, "require_exp": True, "require_iat": True},
+                options={
+                    "leeway": self.leeway,
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_aud": True,
+                },
             )
         except JWTError as exc:
             raise Unauthorized(f"The token is not valid: {exc}.") from exc

@@ -36,6 +36,13 @@ class TenantUpdate(BaseModel):
     def not_empty(self) -> TenantUpdate:
         if not self.model_fields_set:
             raise ValueError("send at least one of name, retention_days, description, status")
+        nulls = [
+            f
+            for f in ("name", "retention_days", "status")
+            if f in self.model_fields_set and getattr(self, f) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (only description can)")
         return self
 
 

@@ -33,7 +33,11 @@ def stack() -> Iterator[ProcessGroup]:
         admin=admin,
         # Short visibility so redelivery tests do not wait 30 s.
         visibility_timeout=2,
-        extra_env={"LOGSERVER_CREDENTIAL_CACHE_SECONDS": "1", "LOGSERVER_LOG_LEVEL": "INFO"},
+        extra_env={
+            "LOGSERVER_CREDENTIAL_CACHE_SECONDS": "1",
+            "LOGSERVER_LOG_LEVEL": "INFO",
+            "LOGSERVER_RETENTION_INTERVAL_SECONDS": "2",
+        },
     )
     group = ProcessGroup(cfg)
     try:

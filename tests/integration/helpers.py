@@ -22,3 +22,29 @@ async def eventually(
             return last
         await asyncio.sleep(every)
     raise AssertionError(f"condition not met within {within}s (last: {last!r})")
+
+
+async def stored_total(http, headers: dict[str, str], **filters: str) -> int:
+    resp = await http.get(
+        "/api/v1/logs", params={"limit": 1, "total": "true", **filters}, headers=headers
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["meta"]["total"]
+
+
+async def ingest(http, headers: dict[str, str], events: list[dict], *, wait: bool = True) -> list:
+    """POST events in bulk (≤ 1,000 per request) and, by default, wait until stored."""
+    before = await stored_total(http, headers) if wait else 0
+    ids: list[str] = []
+    for i in range(0, len(events), 1000):
+        resp = await http.post("/api/v1/logs/bulk", json=events[i : i + 1000], headers=headers)
+        assert resp.status_code == 202, resp.text
+        ids.extend(resp.json()["ids"])
+    if wait:
+        expected = before + len(set(ids))
+
+        async def done():
+            return await stored_total(http, headers) >= expected
+
+        await eventually(done, within=60)
+    return ids

@@ -1,0 +1,170 @@
+"""Extracting bearer tokens, and the declared-authorization dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.core.app import install_error_handlers
+from services.core.errors import Unauthorized
+from services.core.principal import Principal
+from services.core.security import (
+    Authenticated,
+    LogsExport,
+    bearer_from_header,
+    token_from_websocket_protocols,
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer abc", "abc"),
+        ("BEARER abc", "abc"),
+        ("Bearer   abc  ", "abc"),
+        (None, None),
+        ("", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        ("Bearer    ", None),
+        ("Basic dXNlcjpwdw==", None),
+        ("Token abc", None),
+        ("Bearerabc", None),
+    ],
+)
+def test_bearer_from_header(header: str | None, expected: str | None) -> None:
+    assert bearer_from_header(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bearer, TOKEN", "TOKEN"),
+        ("bearer,TOKEN", "TOKEN"),
+        ("Bearer, a.b.c", "a.b.c"),
+        ("bearer.TOKEN", "TOKEN"),
+        ("bearer.a.b.c", "a.b.c"),
+        ("Bearer.a.b.c", "a.b.c"),
+        ("logserver.v1, bearer, TOK", "TOK"),
+        ("logserver.v1, bearer.TOK", "TOK"),
+        (None, None),
+        ("", None),
+        ("bearer", None),
+        ("bearer, ", None),
+        ("logserver.v1", None),
+        ("TOKEN", None),
+    ],
+)
+def test_token_from_websocket_protocols(header: str | None, expected: str | None) -> None:
+    assert token_from_websocket_protocols(header) == expected
+
+
+# --- the dependencies, through a tiny app ------------------------------------------
+
+
+class FakeVerifier:
+    def __init__(self, tokens: dict[str, Principal]) -> None:
+        self.tokens = tokens
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            return self.tokens[token]
+        except KeyError:
+            raise Unauthorized("bad token") from None
+
+
+class FakeCredentials:
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.checked: list[str] = []
+
+    async def ensure_active(self, principal: Principal) -> None:
+        self.checked.append(principal.sub)
+        if principal.sub in self.revoked:
+            raise Unauthorized("revoked")
+
+
+def _p(sub: str, tenant: str, role: str) -> Principal:
+    return Principal(sub=sub, tenant_claim=tenant, role=role, jti="j", expires_at=2**31)
+
+
+@pytest.fixture
+def creds() -> FakeCredentials:
+    return FakeCredentials()
+
+
+@pytest.fixture
+async def client(creds: FakeCredentials) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.state.verifier = FakeVerifier(
+        {
+            "t-viewer": _p("k-viewer", "acme", "viewer"),
+            "t-auditor": _p("k-auditor", "acme", "auditor"),
+            "t-admin": _p("k-admin", "*", "admin"),
+        }
+    )
+    app.state.credentials = creds
+
+    @app.get("/export")
+    async def export(principal: LogsExport) -> dict:
+        return {"tenant": principal.tenant, "role": principal.role}
+
+    @app.get("/me")
+    async def me(principal: Authenticated) -> dict:
+        return {"tenant": principal.tenant}
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+async def test_no_token_is_401(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/export")
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_invalid_token_is_401(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/export", headers={"Authorization": "Bearer nope"})
+    assert resp.status_code == 401
+
+
+async def test_role_without_permission_is_403(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/export", headers={"Authorization": "Bearer t-viewer"})
+    assert resp.status_code == 403
+    assert "viewer" in resp.json()["detail"]
+
+
+async def test_role_with_permission_gets_its_tenant(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/export", headers={"Authorization": "Bearer t-auditor"})
+    assert resp.status_code == 200
+    assert resp.json() == {"tenant": "acme", "role": "auditor"}
+
+
+async def test_cross_tenant_header_is_403(client: httpx.AsyncClient) -> None:
+    resp = await client.get(
+        "/export", headers={"Authorization": "Bearer t-auditor", "X-Tenant-ID": "globex"}
+    )
+    assert resp.status_code == 403
+
+
+async def test_platform_admin_picks_tenant_by_header(client: httpx.AsyncClient) -> None:
+    resp = await client.get(
+        "/export", headers={"Authorization": "Bearer t-admin", "X-Tenant-ID": "globex"}
+    )
+    assert resp.json() == {"tenant": "globex", "role": "admin"}
+
+
+async def test_revoked_credential_is_401_even_with_valid_token(
+    client: httpx.AsyncClient, creds: FakeCredentials
+) -> None:
+    creds.revoked.add("k-viewer")
+    resp = await client.get("/me", headers={"Authorization": "Bearer t-viewer"})
+    assert resp.status_code == 401
+    assert creds.checked == ["k-viewer"]
