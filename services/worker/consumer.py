@@ -89,7 +89,6 @@ class Consumer:
         self.max_receives = max_receives
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
-        self._receiving: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         self._loops = [
@@ -100,8 +99,6 @@ class Consumer:
     async def stop(self, grace: float) -> None:
         """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
         self._stopping.set()
-        for task in list(self._receiving):
-            task.cancel()
         if self._loops:
             _, pending = await asyncio.wait(self._loops, timeout=grace)
             for task in pending:
@@ -109,8 +106,10 @@ class Consumer:
         await asyncio.gather(*self._loops, return_exceptions=True)
 
     async def _receive(self) -> list[dict[str, Any]]:
+        """One long poll, abandoned as soon as a stop is requested (SIGTERM must not
+        wait out a 20 s poll that holds no batch yet)."""
         url = await self.sqs.url()
-        task = asyncio.create_task(
+        poll = asyncio.ensure_future(
             self.sqs.client.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
@@ -118,22 +117,23 @@ class Consumer:
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
         )
-        self._receiving.add(task)
+        stopped = asyncio.ensure_future(self._stopping.wait())
         try:
-            resp = await task
+            await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._receiving.discard(task)
-        return resp.get("Messages", [])
+            stopped.cancel()
+        if not poll.done():
+            poll.cancel()
+            # Messages the cancelled poll may have taken become visible again after
+            # their visibility timeout: nothing is lost.
+            return []
+        return poll.result().get("Messages", [])
 
     async def _loop(self, n: int) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
                 messages = await self._receive()
-            except asyncio.CancelledError:
-                if self._stopping.is_set():
-                    return
-                raise
             except Exception as exc:
                 log.warning("receive failed", extra={"error": str(exc)[:300], "loop": n})
                 await self._pause(backoff)

@@ -32,19 +32,21 @@ async def stored_total(http, headers: dict[str, str], **filters: str) -> int:
     return resp.json()["meta"]["total"]
 
 
-async def ingest(http, headers: dict[str, str], events: list[dict], *, wait: bool = True) -> list:
-    """POST events in bulk (≤ 1,000 per request) and, by default, wait until stored."""
-    before = await stored_total(http, headers) if wait else 0
+async def ingest(
+    http, writer: dict[str, str], events: list[dict], reader: dict[str, str] | None = None
+) -> list[str]:
+    """POST events in bulk (≤ 1,000 per request); with ``reader``, wait until all are stored."""
+    before = await stored_total(http, reader) if reader else 0
     ids: list[str] = []
     for i in range(0, len(events), 1000):
-        resp = await http.post("/api/v1/logs/bulk", json=events[i : i + 1000], headers=headers)
+        resp = await http.post("/api/v1/logs/bulk", json=events[i : i + 1000], headers=writer)
         assert resp.status_code == 202, resp.text
         ids.extend(resp.json()["ids"])
-    if wait:
+    if reader:
         expected = before + len(set(ids))
 
         async def done():
-            return await stored_total(http, headers) >= expected
+            return await stored_total(http, reader) >= expected
 
-        await eventually(done, within=60)
+        await eventually(done, within=120)
     return ids

@@ -94,7 +94,7 @@ async def populated(cfg, admin_token):
         api = Api(http, admin_token)
         tenant = await api.tenant("q", retention_days=3650)
         tokens = await api.role_tokens(tenant)
-        await ingest(http, bearer(tokens["writer"]), FIXTURE, wait=False)
+        await ingest(http, bearer(tokens["writer"]), FIXTURE)
 
         async def all_stored():
             return await stored_total(http, bearer(tokens["viewer"])) == len(FIXTURE)
@@ -283,7 +283,6 @@ async def test_cleanup_bounds(api: Api) -> None:
             {"id": "mid", "timestamp": mid, "message": "mid", "level": "debug"},
             {"id": "new", "timestamp": new, "message": "new"},
         ],
-        wait=False,
     )
     from tests.integration.helpers import eventually
 
