@@ -10,3 +10,10 @@ from services.core.settings import CoreSettings
 class BroadcastSettings(CoreSettings):
     service_name: str = Field("broadcast", description="Name used in logs and metrics.")
     port: int = Field(8005, description="Port of the broadcast service.")
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Idle time after which a heartbeat frame is sent."
+    )
+    stream_buffer_frames: int = Field(
+        256, ge=1, description="Frames buffered per connection before it counts as too slow."
+    )
+    stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")

@@ -18,6 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--client-secret", help="API key secret")
     token.add_argument("--credentials", type=Path, help="JSON file with client_id/client_secret")
     token.add_argument("--json", action="store_true", help="print the whole token response")
+    tail = sub.add_parser("tail", help="follow a tenant's events live")
+    tail.add_argument("--url", default=None, help="gateway URL (default $LOGSERVER_URL or :8080)")
+    tail.add_argument("--client-id", help="API key id (default: the dev platform admin)")
+    tail.add_argument("--client-secret", help="API key secret")
+    tail.add_argument("--credentials", type=Path, help="JSON file with client_id/client_secret")
+    tail.add_argument("--tenant", help="tenant key (needed with a platform-admin credential)")
+    tail.add_argument("--level", action="append", help="level filter (repeatable)")
+    tail.add_argument("--min-level", dest="min_level", help="this level and above")
+    tail.add_argument("--service", help="only this service")
+    tail.add_argument("--action", help="only this audit action")
+    tail.add_argument("--q", help="substring of the message")
+    tail.add_argument("--attr", action="append", help="attribute filter key=value (repeatable)")
+    tail.add_argument("--tail", type=int, default=0, help="replay the last N stored events first")
+    tail.add_argument("--json", action="store_true", help="one JSON event per line")
     ready = sub.add_parser("ready", help=argparse.SUPPRESS)
     ready.add_argument("stack_file", type=Path)
     ready.add_argument("--started", type=float, required=True)
@@ -41,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
 
         args.url = args.url or default_url()
         return run_token(args)
+    if args.command == "tail":
+        from services.cli.tail import run_tail
+        from services.cli.token import default_url
+
+        args.url = args.url or default_url()
+        return run_tail(args)
     if args.command == "ready":
         from services.cli.devstack import run_ready
 

@@ -1,0 +1,194 @@
+"""Fan-out from Redis to WebSocket clients.
+
+One Redis connection per process subscribes to ``logs:{tenant}`` only while
+this process has clients of that tenant. Each published batch is decoded
+once; each event is serialized once; clients with the same filter share one
+frame. Every client has a bounded queue: the Redis reader never waits for a
+client, and a client whose queue is full is marked slow and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from prometheus_client import Counter, Gauge
+
+from services.core.logfilters import LogFilter
+
+log = logging.getLogger(__name__)
+
+CLIENTS = Gauge("logserver_stream_clients", "Open WebSocket tail connections")
+TENANTS = Gauge("logserver_stream_tenants", "Tenants this process is subscribed to")
+FRAMES = Counter("logserver_stream_frames_total", "Event frames queued for clients")
+SLOW = Counter("logserver_stream_slow_consumers_total", "Clients dropped for falling behind")
+REDIS_RECONNECTS = Counter("logserver_stream_redis_reconnects_total", "Redis re-subscriptions")
+
+CHANNEL_PREFIX = "logs:"
+
+
+def events_frame(encoded: list[bytes], *, replay: bool) -> str:
+    flag = b"true" if replay else b"false"
+    return (b'{"type":"events","replay":%s,"data":[%s]}' % (flag, b",".join(encoded))).decode()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    tenant: str
+    filter: LogFilter
+    queue: asyncio.Queue[str]
+    on_slow: Callable[[], None]
+    seen_ids: set[str] = field(default_factory=set)  # replayed ids, skipped once live
+    slow: bool = False
+
+    def offer(self, frame: str) -> None:
+        if self.slow:
+            return
+        try:
+            self.queue.put_nowait(frame)
+            FRAMES.inc()
+        except asyncio.QueueFull:
+            self.slow = True
+            SLOW.inc()
+            self.on_slow()
+
+
+class Hub:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._subs: dict[str, set[Subscriber]] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._reader = asyncio.create_task(self._read_forever(), name="redis-fanout")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+
+    # --- clients -------------------------------------------------------------------
+
+    async def add(self, sub: Subscriber, confirm_within: float = 10.0) -> None:
+        """Register a client; returns once Redis confirmed the tenant's subscription,
+        so a replay read from MongoDB afterwards leaves no gap before live events."""
+        channel = CHANNEL_PREFIX + sub.tenant
+        async with self._lock:
+            first = sub.tenant not in self._subs
+            self._subs.setdefault(sub.tenant, set()).add(sub)
+            CLIENTS.inc()
+            if first:
+                self._confirmed[channel] = asyncio.Event()
+                TENANTS.set(len(self._subs))
+                await self._subscribe(channel)
+        await asyncio.wait_for(self._confirmed[channel].wait(), confirm_within)
+
+    async def remove(self, sub: Subscriber) -> None:
+        channel = CHANNEL_PREFIX + sub.tenant
+        async with self._lock:
+            subs = self._subs.get(sub.tenant)
+            if not subs or sub not in subs:
+                return
+            subs.discard(sub)
+            CLIENTS.dec()
+            if not subs:
+                del self._subs[sub.tenant]
+                self._confirmed.pop(channel, None)
+                TENANTS.set(len(self._subs))
+                with contextlib.suppress(Exception):
+                    if self._pubsub is not None:
+                        await self._pubsub.unsubscribe(channel)
+
+    def tenants(self) -> list[str]:
+        return list(self._subs)
+
+    # --- redis ---------------------------------------------------------------------
+
+    async def _subscribe(self, channel: str) -> None:
+        try:
+            if self._pubsub is not None:
+                await self._pubsub.subscribe(channel)
+        except Exception as exc:  # the reader reconnects and re-subscribes everything
+            log.warning("subscribe failed", extra={"channel": channel, "error": str(exc)})
+
+    async def _read_forever(self) -> None:
+        backoff = 0.2
+        while not self._closed:
+            try:
+                self._pubsub = self.redis.pubsub()
+                channels = [CHANNEL_PREFIX + t for t in self._subs]
+                # A placeholder channel keeps the connection subscribed while idle.
+                await self._pubsub.subscribe("logserver:broadcast-idle", *channels)
+                backoff = 0.2
+                async for message in self._pubsub.listen():
+                    self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("redis fan-out lost; resubscribing", extra={"error": str(exc)})
+                REDIS_RECONNECTS.inc()
+                for event in self._confirmed.values():
+                    event.clear()
+                with contextlib.suppress(Exception):
+                    await self._pubsub.aclose()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if kind == "subscribe":
+            if channel in self._confirmed:
+                self._confirmed[channel].set()
+            return
+        if kind != "message" or not channel or not channel.startswith(CHANNEL_PREFIX):
+            return
+        subs = self._subs.get(channel[len(CHANNEL_PREFIX) :])
+        if not subs:
+            return
+        try:
+            events = orjson.loads(message["data"])
+        except orjson.JSONDecodeError:
+            log.warning("undecodable fan-out message", extra={"channel": channel})
+            return
+        self.dispatch(subs, events)
+
+    @staticmethod
+    def dispatch(subs: set[Subscriber], events: list[dict[str, Any]]) -> None:
+        encoded = [orjson.dumps(e) for e in events]  # once per process, not per client
+        frames: dict[LogFilter, tuple[list[int], str | None]] = {}
+        for sub in list(subs):
+            cached = frames.get(sub.filter)
+            if cached is None:
+                picked = [i for i, e in enumerate(events) if sub.filter.matches(e)]
+                frame = events_frame([encoded[i] for i in picked], replay=False) if picked else None
+                cached = frames[sub.filter] = (picked, frame)
+            picked, frame = cached
+            if frame is None:
+                continue
+            if sub.seen_ids:
+                fresh = [i for i in picked if events[i]["id"] not in sub.seen_ids]
+                if len(fresh) != len(picked):
+                    if fresh:
+                        sub.offer(events_frame([encoded[i] for i in fresh], replay=False))
+                    continue
+            sub.offer(frame)
