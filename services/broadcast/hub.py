@@ -31,6 +31,7 @@ SLOW = Counter("logserver_stream_slow_consumers_total", "Clients dropped for fal
 REDIS_RECONNECTS = Counter("logserver_stream_redis_reconnects_total", "Redis re-subscriptions")
 
 CHANNEL_PREFIX = "logs:"
+IDLE_CHANNEL = "logserver:broadcast-idle"
 
 
 def events_frame(encoded: list[bytes], *, replay: bool) -> str:
@@ -45,7 +46,23 @@ class Subscriber:
     queue: asyncio.Queue[str]
     on_slow: Callable[[], None]
     seen_ids: set[str] = field(default_factory=set)  # replayed ids, skipped once live
+    # While `tail=N` is read from MongoDB, live events are held here (not framed), so
+    # the ones the replay already holds can be dropped at the seam.
+    held: list[tuple[str, bytes]] | None = None
     slow: bool = False
+
+    def hold(self, picked: list[tuple[str, bytes]]) -> None:
+        assert self.held is not None
+        self.held.extend(picked)
+        if len(self.held) > self.queue.maxsize * 1000 and not self.slow:
+            self.slow = True
+            SLOW.inc()
+            self.on_slow()
+
+    def release(self) -> list[bytes]:
+        """End the hold: the held events the replay did not already contain."""
+        held, self.held = self.held or [], None
+        return [enc for event_id, enc in held if event_id not in self.seen_ids]
 
     def offer(self, frame: str) -> None:
         if self.slow:
@@ -66,8 +83,8 @@ class Hub:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self._closed = False
+        self.poll_seconds = 0.05  # bounds how long a new tenant waits for its subscription
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -90,55 +107,52 @@ class Hub:
         """Register a client; returns once Redis confirmed the tenant's subscription,
         so a replay read from MongoDB afterwards leaves no gap before live events."""
         channel = CHANNEL_PREFIX + sub.tenant
-        async with self._lock:
-            first = sub.tenant not in self._subs
-            self._subs.setdefault(sub.tenant, set()).add(sub)
-            CLIENTS.inc()
-            if first:
-                self._confirmed[channel] = asyncio.Event()
-                TENANTS.set(len(self._subs))
-                await self._subscribe(channel)
+        if sub.tenant not in self._subs:
+            self._subs[sub.tenant] = set()
+            self._confirmed[channel] = asyncio.Event()
+            TENANTS.set(len(self._subs))
+        self._subs[sub.tenant].add(sub)
+        CLIENTS.inc()
         await asyncio.wait_for(self._confirmed[channel].wait(), confirm_within)
 
     async def remove(self, sub: Subscriber) -> None:
-        channel = CHANNEL_PREFIX + sub.tenant
-        async with self._lock:
-            subs = self._subs.get(sub.tenant)
-            if not subs or sub not in subs:
-                return
-            subs.discard(sub)
-            CLIENTS.dec()
-            if not subs:
-                del self._subs[sub.tenant]
-                self._confirmed.pop(channel, None)
-                TENANTS.set(len(self._subs))
-                with contextlib.suppress(Exception):
-                    if self._pubsub is not None:
-                        await self._pubsub.unsubscribe(channel)
+        subs = self._subs.get(sub.tenant)
+        if not subs or sub not in subs:
+            return
+        subs.discard(sub)
+        CLIENTS.dec()
+        if not subs:
+            del self._subs[sub.tenant]
+            self._confirmed.pop(CHANNEL_PREFIX + sub.tenant, None)
+            TENANTS.set(len(self._subs))
 
     def tenants(self) -> list[str]:
         return list(self._subs)
 
     # --- redis ---------------------------------------------------------------------
 
-    async def _subscribe(self, channel: str) -> None:
-        try:
-            if self._pubsub is not None:
-                await self._pubsub.subscribe(channel)
-        except Exception as exc:  # the reader reconnects and re-subscribes everything
-            log.warning("subscribe failed", extra={"channel": channel, "error": str(exc)})
-
     async def _read_forever(self) -> None:
+        """The only task that touches the pub/sub connection: it applies subscription
+        changes between reads, so no command races another on that connection."""
         backoff = 0.2
         while not self._closed:
+            subscribed: set[str] = set()
             try:
                 self._pubsub = self.redis.pubsub()
-                channels = [CHANNEL_PREFIX + t for t in self._subs]
-                # A placeholder channel keeps the connection subscribed while idle.
-                await self._pubsub.subscribe("logserver:broadcast-idle", *channels)
+                # A placeholder channel keeps the connection in subscribed mode while idle.
+                await self._pubsub.subscribe(IDLE_CHANNEL)
                 backoff = 0.2
-                async for message in self._pubsub.listen():
-                    self._on_message(message)
+                while True:
+                    wanted = {CHANNEL_PREFIX + t for t in self._subs}
+                    if wanted - subscribed:
+                        await self._pubsub.subscribe(*(wanted - subscribed))
+                        subscribed |= wanted
+                    if subscribed - wanted:
+                        await self._pubsub.unsubscribe(*(subscribed - wanted))
+                        subscribed &= wanted
+                    message = await self._pubsub.get_message(timeout=self.poll_seconds)
+                    if message is not None:
+                        self._on_message(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -184,6 +198,9 @@ class Hub:
                 cached = frames[sub.filter] = (picked, frame)
             picked, frame = cached
             if frame is None:
+                continue
+            if sub.held is not None:
+                sub.hold([(events[i]["id"], encoded[i]) for i in picked])
                 continue
             if sub.seen_ids:
                 fresh = [i for i in picked if events[i]["id"] not in sub.seen_ids]

@@ -16,4 +16,10 @@ class BroadcastSettings(CoreSettings):
     stream_buffer_frames: int = Field(
         256, ge=1, description="Frames buffered per connection before it counts as too slow."
     )
+    stream_slow_grace_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a send to a client marked slow may stay blocked before the "
+        "connection is dropped without its notice frame.",
+    )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")

@@ -3,7 +3,7 @@
 Close codes (sent after an ``{"type":"error"}`` frame, before any event):
 4401 missing/invalid token, 4403 role or tenant not allowed, 4404 unknown
 tenant, 4422 invalid filter, 4408 too slow (buffer overflow), 1013 backend
-unavailable (retry), 1001 server going away.
+unavailable (retry); on shutdown the server closes with 1012 (service restart).
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ async def serve(ws: WebSocket) -> None:
         filter=parsed.filter,
         queue=asyncio.Queue(maxsize=settings.stream_buffer_frames),
         on_slow=closing.set,
+        held=[] if tail else None,
     )
     try:
         await hub.add(sub)
@@ -128,14 +129,21 @@ async def serve(ws: WebSocket) -> None:
             replay = await recent_events(ws.app.state.clients.db, tenant, parsed.filter, tail)
             sub.seen_ids.update(e["id"] for e in replay)
             await ws.send_text(events_frame([orjson.dumps(e) for e in replay], replay=True))
-        await _pump(ws, sub, closing, settings.stream_heartbeat_seconds)
+            fresh = sub.release()  # live events that arrived during the replay
+            if fresh:
+                await ws.send_text(events_frame(fresh, replay=False))
+        await _pump(
+            ws, sub, closing, settings.stream_heartbeat_seconds, settings.stream_slow_grace_seconds
+        )
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
         await hub.remove(sub)
 
 
-async def _pump(ws: WebSocket, sub: Subscriber, closing: asyncio.Event, heartbeat: float) -> None:
+async def _pump(
+    ws: WebSocket, sub: Subscriber, closing: asyncio.Event, heartbeat: float, grace: float
+) -> None:
     """Send queued frames and heartbeats until the client leaves or falls behind."""
     receiver = asyncio.create_task(_drain_client(ws))
     slow = asyncio.create_task(closing.wait())
@@ -153,9 +161,28 @@ async def _pump(ws: WebSocket, sub: Subscriber, closing: asyncio.Event, heartbea
                 await _refuse_slow(ws, sub)
                 return
             if getter in done:
-                await ws.send_text(getter.result())
+                frame = getter.result()
             else:
-                await ws.send_text(orjson.dumps({"type": "heartbeat", "at": time.time()}).decode())
+                frame = orjson.dumps({"type": "heartbeat", "at": time.time()}).decode()
+            # A client that stops reading blocks this send once its socket buffers fill;
+            # the bounded queue then overflows and `slow` fires while we wait here.
+            sending = asyncio.create_task(ws.send_text(frame))
+            done, _ = await asyncio.wait(
+                {sending, receiver, slow}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if sending not in done:
+                if receiver in done:
+                    sending.cancel()
+                    return
+                # Slow: give the send a grace period to finish (the client may resume
+                # reading and then get the notice), else drop the connection.
+                try:
+                    await asyncio.wait_for(sending, grace)
+                except Exception:
+                    return
+                await _refuse_slow(ws, sub)
+                return
+            sending.result()
     finally:
         for task in (receiver, slow):
             task.cancel()

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--attr", action="append", help="attribute filter key=value (repeatable)")
     tail.add_argument("--tail", type=int, default=0, help="replay the last N stored events first")
     tail.add_argument("--json", action="store_true", help="one JSON event per line")
+    from services.cli.generate import add_parser as add_generate_parser
+
+    add_generate_parser(sub)
     ready = sub.add_parser("ready", help=argparse.SUPPRESS)
     ready.add_argument("stack_file", type=Path)
     ready.add_argument("--started", type=float, required=True)
@@ -61,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
 
         args.url = args.url or default_url()
         return run_tail(args)
+    if args.command == "generate":
+        from services.cli.generate import run_generate
+        from services.cli.token import default_url
+
+        args.url = args.url or default_url()
+        return run_generate(args)
     if args.command == "ready":
         from services.cli.devstack import run_ready
 

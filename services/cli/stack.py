@@ -354,6 +354,11 @@ class ProcessGroup:
         self.log_dir = cfg.data_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
+    def add(self, spec: ProcSpec) -> None:
+        """Run an extra process (e.g. a second replica) under this group's control."""
+        self.specs[spec.name] = spec
+        self.cfg.procs.append(spec)
+
     def start(self, name: str) -> None:
         spec = self.specs[name]
         log = (self.log_dir / f"{name}.log").open("ab")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -11,6 +12,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -18,7 +20,12 @@ from services.core.background import StartupTasks
 from services.core.clients import Clients
 from services.core.credentials import CredentialStatus
 from services.core.errorbus import ErrorBus
-from services.core.errors import LogServerError, http_status_problem, validation_errors
+from services.core.errors import (
+    LogServerError,
+    Unavailable,
+    http_status_problem,
+    validation_errors,
+)
 from services.core.health import Readiness
 from services.core.jsonlog import configure_logging
 from services.core.metrics import UNHANDLED_ERRORS
@@ -70,6 +77,17 @@ async def _sqs_probe(sqs: Any) -> None:
     await sqs.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
 
 
+async def _watch_dependencies(readiness: Readiness, every: float = 10.0) -> None:
+    """Check dependencies even when nobody calls /readyz, so a lost backend is
+    logged and published on `logserver:errors` within seconds in any environment."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await readiness.check()
+        except Exception:
+            log.exception("dependency watchdog failed")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_logserver_error(request: Request, exc: LogServerError) -> Response:
         return ProblemResponse(
@@ -116,7 +134,18 @@ def install_error_handlers(app: FastAPI) -> None:
             body, status_code=500, headers={"X-Request-ID": rid, "X-Served-By": app.title}
         )
 
+    async def on_backend_lost(request: Request, exc: Exception) -> Response:
+        bus: ErrorBus | None = getattr(request.app.state, "errors", None)
+        if bus is not None:
+            await bus.publish(
+                "backend_error", f"{type(exc).__name__}: {exc}"[:500], path=request.url.path
+            )
+        problem = Unavailable("The database is not answering right now; retry shortly.")
+        return await on_logserver_error(request, problem)
+
     app.add_exception_handler(LogServerError, on_logserver_error)  # type: ignore[arg-type]
+    # A lost MongoDB is an outage to retry, not a bug: 503 with Retry-After, not 500.
+    app.add_exception_handler(ConnectionFailure, on_backend_lost)
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unhandled)
@@ -181,6 +210,7 @@ def create_service_app(
         add_default_probes(app.state.readiness, clients, need_set)
         app.state.startup = StartupTasks()
         app.state.readiness.add("startup", app.state.startup.probe)
+        watchdog = asyncio.create_task(_watch_dependencies(app.state.readiness))
         try:
             if on_startup:
                 await on_startup(app)
@@ -189,6 +219,7 @@ def create_service_app(
             log.info("started", extra={"port": settings.port})
             yield
         finally:
+            watchdog.cancel()
             await app.state.startup.cancel()
             if on_shutdown:
                 await on_shutdown(app)

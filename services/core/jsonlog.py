@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
+_SECRET_IN_URL = re.compile(r"\b(token|access_token|client_secret)=[^&\s\"']+")
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
@@ -31,7 +33,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            # uvicorn logs WebSocket URLs, which may carry ?token=: never log a secret
+            "msg": _SECRET_IN_URL.sub(r"\1=REDACTED", record.getMessage()),
         }
         rid = request_id_var.get()
         if rid:
@@ -55,5 +58,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    for noisy in ("botocore", "aiobotocore", "aioboto3", "pymongo"):
+    for noisy in ("botocore", "aiobotocore", "aioboto3", "pymongo", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel("WARNING")

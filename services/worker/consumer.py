@@ -249,7 +249,10 @@ class Consumer:
     async def _publish(self, done: list[Decoded]) -> None:
         by_tenant: dict[str, list[bytes]] = {}
         for d in done:
-            by_tenant.setdefault(d.tenant_id, []).extend(orjson.dumps(e) for e in d.events)
+            # the API shape, as search returns it: with the tenant
+            by_tenant.setdefault(d.tenant_id, []).extend(
+                orjson.dumps({**e, "tenant_id": d.tenant_id}) for e in d.events
+            )
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for tenant_id, events in by_tenant.items():

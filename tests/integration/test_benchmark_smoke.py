@@ -1,0 +1,118 @@
+"""`make benchmark` cannot rot: a seconds-long run of every scenario against the test stack.
+
+Not a performance test (DESIGN §7 targets are measured by `make benchmark`, never
+by timed tests): it asserts only that each scenario ran, produced numbers and
+saw no errors, and that the report files were written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.cli.stack import REPO, ProcessGroup, StackConfig
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def report(cfg: StackConfig, stack: ProcessGroup, tmp_path_factory) -> dict[str, Any]:
+    """Runs scripts/benchmark.py --smoke in its own process (locust's pytest plugin loads
+    gevent into this one) against the test stack, as `LOGSERVER_URL=... make benchmark`
+    would against a running one."""
+    work = tmp_path_factory.mktemp("bench")
+    cfg.save()  # stack.json: backend URLs and ports for the runner (queue depth, RSS)
+    env = os.environ | {
+        "LOGSERVER_URL": cfg.gateway_url,
+        "LOGSERVER_STACK_FILE": str(cfg.data_dir / "stack.json"),
+        "LOGSERVER_CLIENT_ID": cfg.admin_client_id,
+        "LOGSERVER_CLIENT_SECRET": cfg.admin_client_secret,
+    }
+    argv = [
+        sys.executable,
+        str(REPO / "scripts" / "benchmark.py"),
+        "--smoke",
+        "--out-dir",
+        str(work / "results"),
+        "--work-dir",
+        str(work / "run"),
+        "--name",
+        "smoke",
+    ]
+    log = work / "runner.log"
+    with log.open("w") as fh:
+        proc = subprocess.run(
+            argv, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=240, check=False
+        )
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    doc = json.loads((work / "results" / "smoke.json").read_text())
+    doc["_out"] = work / "results"
+    return doc
+
+
+def _ok(summary: dict[str, Any]) -> None:
+    assert summary["requests"] > 0, summary
+    assert summary["errors"] == 0, summary.get("error_samples") or summary
+    lat = summary["latency_ms"]
+    for key in ("p50", "p95", "p99", "mean"):
+        assert lat[key] is not None and lat[key] >= 0, lat
+    assert lat["p50"] <= lat["p95"] <= lat["p99"]
+
+
+def test_a_closed_and_open_loop(report: dict[str, Any]) -> None:
+    closed = report["results"]["a"]["closed"]
+    _ok(closed)
+    assert closed["requests"] == report["params"]["a_requests"]  # the budget, exactly
+    assert closed["req_per_s"] > 0
+    opened = report["results"]["a"]["open"]
+    _ok(opened)
+    assert opened["service_ms"]["p99"] is not None
+
+
+def test_b_bulk_and_persisted_ratio(report: dict[str, Any]) -> None:
+    b = report["results"]["b"]
+    _ok(b["bulk"])
+    assert b["bulk"]["events"] == 1000 * report["params"]["b_requests"]
+    assert b["raw_insert_many"]["docs_per_s"] > 0
+    assert b["persisted"]["events"] >= b["bulk"]["events"]
+    assert b["persisted"]["ratio_of_raw_insert_many"] > 0
+
+
+def test_c_mixed_with_tail(report: dict[str, Any]) -> None:
+    c = report["results"]["c"]
+    _ok(c["mixed"])
+    assert {"POST /api/v1/logs", "GET /logs filtered"} <= set(c["mixed"]["by_name"])
+    assert c["tail"]["connected"] == report["params"]["c_tail_clients"]
+    assert c["tail"]["deliveries"] > 0
+
+
+def test_d_search_on_preloaded_tenant(report: dict[str, Any]) -> None:
+    d = report["results"]["d"]
+    assert d["preload"]["events"] == report["params"]["d_preload"]
+    assert d["preload"]["stored"] == report["params"]["d_preload"]
+    _ok(d["search"])
+
+
+def test_e_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
+    f = report["results"]["e"]["fanout"]
+    _ok(f)
+    assert f["connected"] == report["params"]["e_clients"]
+    assert f["delivered_ratio"] == 1.0
+
+
+def test_report_files_and_resources(report: dict[str, Any]) -> None:
+    out: Path = report["_out"]
+    doc = json.loads((out / "smoke.json").read_text())
+    assert set(doc["results"]) == {"a", "b", "c", "d", "e"}
+    assert doc["machine"]["nproc"] >= 1 and doc["machine"]["storage"]
+    md = (out / "smoke.md").read_text()
+    assert "| scenario | req/s |" in md and "DESIGN §7 targets" in md
+    rss = doc["results"]["a"]["resources"]["rss_max_mb"]
+    assert {"log", "worker", "broadcast"} <= set(rss) and rss["log"] > 0
+    assert doc["targets"] and all("measured" in t for t in doc["targets"])
