@@ -96,9 +96,22 @@ class LogFilter:
                 return False
         attrs = event.get("attributes") or {}
         for key, value in self.attributes:
-            if key not in attrs or attrs[key] not in _attribute_candidates(value):
+            if key not in attrs or not _attribute_matches(attrs[key], value):
                 return False
         return True
+
+
+def _same(have: Any, candidate: Any) -> bool:
+    # MongoDB keeps bool and number apart; Python's True == 1 must not leak in.
+    return have == candidate and isinstance(have, bool) == isinstance(candidate, bool)
+
+
+def _attribute_matches(have: Any, value: str) -> bool:
+    """MongoDB semantics of ``{"attributes.k": {"$in": candidates}}``: on an array,
+    any element may match."""
+    candidates = _attribute_candidates(value)
+    items = have if isinstance(have, list) else [have]
+    return any(_same(item, c) for item in items for c in candidates)
 
 
 def _attribute_candidates(value: str) -> list[Any]:
@@ -158,6 +171,8 @@ def parse_params(params: list[tuple[str, str]], options: frozenset[str]) -> Pars
             key = name[len("attributes.") :]
             if not ATTRIBUTE_KEY.match(key):
                 bad(name, "attribute keys are letters, digits, '_' and '-' (at most 64)")
+            elif any(k == key for k, _ in attributes):
+                bad(name, "given more than once")
             else:
                 attributes.append((key, value))
             continue

@@ -121,7 +121,12 @@ class IngestBatcher:
         groups = pack(events, self.max_message_bytes)
         if len(groups) > 1:
             # Larger than one message: send this request's own messages directly.
-            await self._send_messages([_Message(tenant_id, g) for g in groups])
+            await self._send_messages(
+                [
+                    _Message(tenant_id, g, size=_ENVELOPE_OVERHEAD + sum(len(e) + 1 for e in g))
+                    for g in groups
+                ]
+            )
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         size = sum(len(e) + 1 for e in events)
@@ -232,7 +237,8 @@ class IngestBatcher:
             todo = [i for i in todo if not results[i]]
             if not todo:
                 break
-            await asyncio.sleep(0.05 * (attempt + 1))
+            if attempt + 1 < attempts:
+                await asyncio.sleep(0.05 * (attempt + 1))
         return results
 
 

@@ -41,7 +41,7 @@ def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, str]:
             base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         )
         ts = datetime.fromtimestamp(ms / 1000, UTC)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, OSError, orjson.JSONDecodeError):
         raise _invalid("cursor", "not a cursor this API returned") from None
     if direction != ("d" if descending else "a") or not isinstance(event_id, str):
         raise _invalid("cursor", "belongs to a different sort order")

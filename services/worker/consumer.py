@@ -62,6 +62,8 @@ def decode(message: dict[str, Any]) -> Decoded:
         events = body["events"]
         if not isinstance(tenant_id, str) or not isinstance(events, list):
             raise PoisonMessage("tenant_id must be a string and events a list")
+        if not all(isinstance(e.get("id"), str) and e["id"] for e in events):
+            raise PoisonMessage("every event needs a non-empty string id")
         docs = [wire_to_document(tenant_id, e) for e in events]
     except PoisonMessage:
         raise

@@ -1,0 +1,328 @@
+"""encode_message, pack and the coalescing IngestBatcher, against a fake SendMessageBatch."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from services.core.errors import Unavailable
+from services.log import batcher as batcher_mod
+from services.log.batcher import IngestBatcher, encode_message, pack
+
+OVERHEAD = batcher_mod._ENVELOPE_OVERHEAD
+
+
+def ev(name: str, pad: int = 0) -> bytes:
+    return orjson.dumps({"id": name, "message": "x" * pad})
+
+
+def decode(body: str) -> tuple[str, list[str]]:
+    doc = json.loads(body)
+    assert doc["v"] == 1
+    return doc["tenant_id"], [e["id"] for e in doc["events"]]
+
+
+class FakeSender:
+    """Records every SendMessageBatch; ``decide(call_no, body) -> bool`` per entry."""
+
+    def __init__(
+        self,
+        decide: Callable[[int, str], bool] | None = None,
+        raises: Exception | None = None,
+    ) -> None:
+        self.calls: list[list[str]] = []
+        self.decide = decide
+        self.raises = raises
+
+    async def __call__(self, bodies: list[str]) -> list[bool]:
+        call_no = len(self.calls)
+        self.calls.append(list(bodies))
+        await asyncio.sleep(0)
+        if self.raises is not None:
+            raise self.raises
+        return [self.decide(call_no, b) if self.decide else True for b in bodies]
+
+    def messages(self) -> list[tuple[str, list[str]]]:
+        return [decode(b) for call in self.calls for b in call]
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch):
+    """Record the batcher's sleeps; retry backoffs (≥ 50 ms) don't really wait."""
+    real_sleep = asyncio.sleep
+    delays: list[float] = []
+
+    async def sleep(delay, result=None):
+        delays.append(delay)
+        await real_sleep(0 if delay >= 0.05 else delay)
+        return result
+
+    monkeypatch.setattr(batcher_mod.asyncio, "sleep", sleep)
+    return delays
+
+
+async def started(sender: FakeSender, **kw) -> IngestBatcher:
+    kw.setdefault("linger", 0.001)
+    b = IngestBatcher(sender, **kw)
+    b.start()
+    return b
+
+
+# --- encode_message / pack ------------------------------------------------------------
+
+
+def test_encode_message_is_the_envelope():
+    events = [orjson.dumps({"id": "1", "message": "a"}), orjson.dumps({"id": "2", "n": [1, 2]})]
+    body = encode_message("acme", events)
+    assert json.loads(body) == {
+        "v": 1,
+        "tenant_id": "acme",
+        "events": [{"id": "1", "message": "a"}, {"id": "2", "n": [1, 2]}],
+    }
+
+
+def test_encode_message_empty_events():
+    assert json.loads(encode_message("t", [])) == {"v": 1, "tenant_id": "t", "events": []}
+
+
+def test_encode_message_escapes_noncharacters():
+    event = orjson.dumps({"id": "1", "message": "a\ufffeb\uffffc é \u2028"})
+    assert b"\xef\xbf\xbe" in event  # orjson leaves them raw
+    body = encode_message("t", [event])
+    assert "\ufffe" not in body
+    assert "\uffff" not in body
+    assert "\\ufffe" in body
+    assert "\\uffff" in body
+    assert json.loads(body)["events"][0]["message"] == "a\ufffeb\uffffc é \u2028"
+
+
+def test_pack_respects_max_bytes_and_keeps_order():
+    events = [ev(f"e{i}", pad=i * 7 % 50) for i in range(40)]
+    groups = pack(events, 300)
+    assert len(groups) > 1
+    assert [e for g in groups for e in g] == events
+    for g in groups:
+        assert g
+        assert OVERHEAD + sum(len(e) + 1 for e in g) <= 300
+    # greedy: no group could have taken the first event of the next one
+    for g, nxt in itertools.pairwise(groups):
+        assert OVERHEAD + sum(len(e) + 1 for e in g) + len(nxt[0]) + 1 > 300
+
+
+def test_pack_single_group_when_it_fits():
+    events = [ev("a"), ev("b")]
+    assert pack(events, 10_000) == [events]
+
+
+def test_pack_oversize_event_alone():
+    big = ev("big", pad=500)
+    groups = pack([ev("a"), big, ev("b")], 200)
+    assert groups == [[ev("a")], [big], [ev("b")]]
+
+
+# --- coalescing ---------------------------------------------------------------------
+
+
+async def test_concurrent_submits_of_one_tenant_share_one_message():
+    sender = FakeSender()
+    b = await started(sender)
+    try:
+        await asyncio.gather(*(b.submit("acme", [ev(f"r{i}a"), ev(f"r{i}b")]) for i in range(5)))
+    finally:
+        await b.close()
+    assert len(sender.calls) == 1
+    assert len(sender.calls[0]) == 1
+    tenant, ids = decode(sender.calls[0][0])
+    assert tenant == "acme"
+    assert ids == [f"r{i}{s}" for i in range(5) for s in "ab"]
+
+
+async def test_different_tenants_get_different_messages_in_one_batch():
+    sender = FakeSender()
+    b = await started(sender)
+    try:
+        await asyncio.gather(
+            b.submit("a", [ev("a1")]), b.submit("b", [ev("b1")]), b.submit("a", [ev("a2")])
+        )
+    finally:
+        await b.close()
+    assert len(sender.calls) == 1
+    assert sorted(decode(body) for body in sender.calls[0]) == [("a", ["a1", "a2"]), ("b", ["b1"])]
+
+
+async def test_more_than_ten_messages_split_into_batches():
+    sender = FakeSender()
+    b = await started(sender)
+    try:
+        await asyncio.gather(*(b.submit(f"t{i}", [ev(f"e{i}")]) for i in range(23)))
+    finally:
+        await b.close()
+    assert sorted(len(c) for c in sender.calls) == [3, 10, 10]
+    got = sorted(sender.messages())
+    assert got == sorted((f"t{i}", [f"e{i}"]) for i in range(23))
+
+
+async def test_requests_of_one_tenant_split_at_message_size_without_splitting_a_request():
+    sender = FakeSender()
+    b = await started(sender, max_message_bytes=300)
+    reqs = [[ev(f"r{i}-{j}", pad=20) for j in range(3)] for i in range(6)]
+    assert len(pack(reqs[0], 300)) == 1  # each request alone fits one message
+    try:
+        await asyncio.gather(*(b.submit("acme", r) for r in reqs))
+    finally:
+        await b.close()
+    messages = sender.messages()
+    assert len(messages) > 1
+    flat = [i for _, ids in messages for i in ids]
+    assert flat == [f"r{i}-{j}" for i in range(6) for j in range(3)]
+    for _, ids in messages:
+        assert len(ids) % 3 == 0  # whole requests only
+    for body in (body for call in sender.calls for body in call):
+        assert len(body.encode()) <= 300
+
+
+async def test_batch_byte_limit_splits_batches():
+    sender = FakeSender()
+    b = await started(sender, max_message_bytes=300, max_batch_bytes=400)
+    try:
+        await asyncio.gather(*(b.submit(f"t{i}", [ev(f"e{i}", pad=100)]) for i in range(6)))
+    finally:
+        await b.close()
+    assert len(sender.calls) >= 3
+    for call in sender.calls:
+        assert sum(len(body) for body in call) <= 400
+    assert sorted(sender.messages()) == sorted((f"t{i}", [f"e{i}"]) for i in range(6))
+
+
+async def test_large_request_is_split_across_messages_and_sent_directly():
+    sender = FakeSender()
+    b = IngestBatcher(sender, linger=0.001, max_message_bytes=300)  # runner never started
+    events = [ev(f"e{i:02d}", pad=40) for i in range(20)]
+    await b.submit("acme", events)  # returns without the runner: sent directly
+    messages = sender.messages()
+    assert len(messages) == len(pack(events, 300)) > 1
+    assert all(t == "acme" for t, _ in messages)
+    assert [i for _, ids in messages for i in ids] == [f"e{i:02d}" for i in range(20)]
+    for call in sender.calls:
+        assert len(call) <= 10
+        for body in call:
+            assert len(body.encode()) <= 300
+
+
+async def test_large_request_batches_respect_max_batch_bytes():
+    sender = FakeSender()
+    b = IngestBatcher(sender, linger=0.001, max_message_bytes=300, max_batch_bytes=700)
+    await b.submit("acme", [ev(f"e{i:02d}", pad=100) for i in range(20)])
+    assert len(sender.calls) > 1
+    for call in sender.calls:
+        assert sum(len(body.encode()) for body in call) <= 700
+
+
+# --- failures ------------------------------------------------------------------------
+
+
+async def test_send_raising_fails_every_waiting_submit(fast_backoff):
+    sender = FakeSender(raises=RuntimeError("sqs down"))
+    b = await started(sender)
+    try:
+        results = await asyncio.gather(
+            b.submit("a", [ev("a1")]),
+            b.submit("b", [ev("b1")]),
+            b.submit("a", [ev("a2")]),
+            return_exceptions=True,
+        )
+    finally:
+        await b.close()
+    assert len(results) == 3
+    for r in results:
+        assert isinstance(r, Unavailable)
+        assert r.status == 503
+        assert "Retry-After" in r.headers
+    assert len(sender.calls) == 1  # an exception is not retried per entry
+
+
+async def test_direct_send_raising_is_unavailable(fast_backoff):
+    sender = FakeSender(raises=ConnectionError("boom"))
+    b = IngestBatcher(sender, max_message_bytes=200)
+    with pytest.raises(Unavailable):
+        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+
+
+async def test_partial_failure_retries_only_failed_entries(fast_backoff):
+    # tenant b's message fails once, then succeeds
+    sender = FakeSender(decide=lambda n, body: n > 0 or decode(body)[0] != "b")
+    b = await started(sender)
+    try:
+        await asyncio.gather(b.submit("a", [ev("a1")]), b.submit("b", [ev("b1")]))
+    finally:
+        await b.close()
+    assert len(sender.calls) == 2
+    assert len(sender.calls[0]) == 2
+    assert [decode(x) for x in sender.calls[1]] == [("b", ["b1"])]
+
+
+async def test_message_that_finally_fails_gets_unavailable_others_succeed(fast_backoff):
+    sender = FakeSender(decide=lambda n, body: decode(body)[0] != "b")
+    b = await started(sender)
+    try:
+        results = await asyncio.gather(
+            b.submit("a", [ev("a1")]),
+            b.submit("b", [ev("b1")]),
+            b.submit("a", [ev("a2")]),
+            b.submit("b", [ev("b2")]),
+            return_exceptions=True,
+        )
+    finally:
+        await b.close()
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Unavailable) and isinstance(results[3], Unavailable)
+    assert len(sender.calls) == 3  # 3 attempts
+    for retry in sender.calls[1:]:
+        assert [decode(x) for x in retry] == [("b", ["b1", "b2"])]
+
+
+async def test_direct_send_partial_failure_is_unavailable(fast_backoff):
+    sender = FakeSender(decide=lambda n, body: not decode(body)[1][0].startswith("e0"))
+    b = IngestBatcher(sender, max_message_bytes=200)
+    with pytest.raises(Unavailable):
+        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+    assert len(sender.calls) == 3
+    assert all(len(c) == 1 for c in sender.calls[1:])  # only the failed entry is re-sent
+
+
+async def test_no_backoff_after_the_last_attempt(fast_backoff):
+    sender = FakeSender(decide=lambda n, body: False)
+    b = IngestBatcher(sender, max_message_bytes=200)
+    with pytest.raises(Unavailable):
+        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+    assert len(sender.calls) == 3
+    assert [d for d in fast_backoff if d >= 0.05] == [0.05, 0.1]
+
+
+# --- close --------------------------------------------------------------------------
+
+
+async def test_close_flushes_pending_requests():
+    sender = FakeSender()
+    b = await started(sender, linger=0.01)
+    tasks = [asyncio.create_task(b.submit("acme", [ev(f"e{i}")])) for i in range(4)]
+    await asyncio.sleep(0)  # let the submits enqueue
+    assert not any(t.done() for t in tasks)
+    await b.close()
+    assert b._runner is not None and b._runner.done()
+    assert all(t.done() and t.exception() is None for t in tasks)
+    assert [i for _, ids in sender.messages() for i in ids] == [f"e{i}" for i in range(4)]
+
+
+async def test_submit_after_close_is_unavailable():
+    sender = FakeSender()
+    b = await started(sender)
+    await b.close()
+    with pytest.raises(Unavailable):
+        await b.submit("acme", [ev("late")])
+    assert sender.calls == []

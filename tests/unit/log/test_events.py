@@ -1,0 +1,379 @@
+"""normalize(): aliases, levels, attributes, ids, timestamps, limits and shapes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.core.logmodel import OBJECT_FIELDS, STRING_FIELDS
+from services.log.events import (
+    MAX_DEPTH,
+    MAX_FIELD_CHARS,
+    MAX_ID_CHARS,
+    MAX_KEYS,
+    MAX_MESSAGE_CHARS,
+    EventError,
+    new_event_id,
+    normalize,
+)
+
+RECEIVED = "2026-02-01T08:00:00.000Z"
+
+
+def norm(**fields):
+    return normalize(fields, RECEIVED)
+
+
+def error_of(raw) -> EventError:
+    with pytest.raises(EventError) as info:
+        normalize(raw, RECEIVED)
+    return info.value
+
+
+# --- aliases ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alias", "value", "field", "expected"),
+    [
+        ("severity", "error", "level", "ERROR"),
+        ("app_name", "billing", "service", "billing"),
+        ("app", "billing", "service", "billing"),
+        ("datetime", "2026-01-31T12:00:00Z", "timestamp", "2026-01-31T12:00:00.000Z"),
+        ("@timestamp", "2026-01-31T12:00:00Z", "timestamp", "2026-01-31T12:00:00.000Z"),
+        ("time", "2026-01-31T12:00:00Z", "timestamp", "2026-01-31T12:00:00.000Z"),
+        ("hostname", "web-1", "host", "web-1"),
+        ("traceId", "abc123", "trace_id", "abc123"),
+        ("spanId", "def456", "span_id", "def456"),
+        ("actor", "u-42", "user_id", "u-42"),
+        ("ip", "10.0.0.1", "ip_address", "10.0.0.1"),
+        ("userAgent", "curl/8.0", "user_agent", "curl/8.0"),
+    ],
+)
+def test_alias_maps_to_canonical_field(alias, value, field, expected):
+    out = normalize({"message": "m", alias: value}, RECEIVED)
+    assert out[field] == expected
+    assert alias not in out
+    assert "attributes" not in out  # an alias is not an unknown field
+
+
+def test_msg_alias_is_message():
+    out = normalize({"msg": "hello"}, RECEIVED)
+    assert out["message"] == "hello"
+    assert "msg" not in out
+
+
+def test_same_value_under_two_spellings_is_accepted():
+    out = normalize({"msg": "a", "message": "a", "level": "ERROR", "severity": "ERROR"}, RECEIVED)
+    assert out["message"] == "a"
+    assert out["level"] == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"message": "m", "level": "INFO", "severity": "ERROR"}, "severity"),
+        ({"severity": "ERROR", "level": "INFO", "message": "m"}, "level"),
+        ({"message": "a", "msg": "b"}, "msg"),
+        ({"message": "m", "service": "a", "app_name": "b"}, "app_name"),
+        ({"message": "m", "app": "a", "app_name": "b"}, "app_name"),
+        ({"message": "m", "timestamp": "2026-01-01T00:00:00Z", "time": 5}, "time"),
+    ],
+)
+def test_conflicting_spellings_rejected(raw, field):
+    err = error_of(raw)
+    assert err.field == field
+    assert "conflicts" in err.message
+
+
+# --- levels -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("debug", "DEBUG"),
+        ("DEBUG", "DEBUG"),
+        ("trace", "DEBUG"),
+        ("Info", "INFO"),
+        ("notice", "INFO"),
+        ("warn", "WARNING"),
+        ("WARN", "WARNING"),
+        ("Warning", "WARNING"),
+        ("err", "ERROR"),
+        ("ERROR", "ERROR"),
+        ("crit", "CRITICAL"),
+        ("fatal", "CRITICAL"),
+        ("FATAL", "CRITICAL"),
+        ("critical", "CRITICAL"),
+        ("  error  ", "ERROR"),
+    ],
+)
+def test_level_parsing(given, expected):
+    assert norm(message="m", level=given)["level"] == expected
+
+
+def test_level_defaults_to_info():
+    assert norm(message="m")["level"] == "INFO"
+
+
+@pytest.mark.parametrize("bad", ["verbose", "", 40, True, ["ERROR"], {"x": 1}])
+def test_bad_level_rejected(bad):
+    err = error_of({"message": "m", "level": bad})
+    assert err.field == "level"
+
+
+# --- attributes and server-owned fields -------------------------------------------------
+
+
+def test_unknown_top_level_fields_go_to_attributes():
+    out = normalize(
+        {"message": "m", "processId": 7, "stage": "prod", "nested": {"k": [1, 2]}}, RECEIVED
+    )
+    assert out["attributes"] == {"processId": 7, "stage": "prod", "nested": {"k": [1, 2]}}
+    for key in ("processId", "stage", "nested"):
+        assert key not in out
+
+
+def test_unknown_fields_merged_with_explicit_attributes():
+    out = normalize({"message": "m", "stage": "prod", "attributes": {"version": "3"}}, RECEIVED)
+    assert out["attributes"] == {"stage": "prod", "version": "3"}
+
+
+def test_attributes_must_be_object():
+    assert error_of({"message": "m", "attributes": [1]}).field == "attributes"
+    assert error_of({"message": "m", "attributes": "x"}).field == "attributes"
+
+
+def test_no_attributes_key_when_nothing_extra():
+    assert "attributes" not in norm(message="m", service="s")
+
+
+def test_tenant_id_and_received_at_from_body_ignored():
+    out = normalize(
+        {"message": "m", "tenant_id": "evil", "received_at": "1999-01-01T00:00:00Z"}, RECEIVED
+    )
+    assert "tenant_id" not in out
+    assert "attributes" not in out  # dropped, not kept as attributes
+    assert out["received_at"] == RECEIVED
+
+
+def test_output_has_only_known_keys():
+    out = normalize(
+        {"message": "m", "level_no": 99, "_id": "x", "minute": 1, "service": "s"}, RECEIVED
+    )
+    assert set(out) == {
+        "id",
+        "timestamp",
+        "received_at",
+        "level",
+        "message",
+        "service",
+        "attributes",
+    }
+    assert out["attributes"] == {"level_no": 99, "_id": "x", "minute": 1}
+
+
+def test_not_an_object_rejected():
+    for raw in ([], "x", 1, None):
+        assert error_of(raw).field == "event"
+
+
+# --- ids --------------------------------------------------------------------------------
+
+
+def test_int_id_becomes_string():
+    assert norm(message="m", id=123)["id"] == "123"
+
+
+def test_string_id_kept():
+    assert norm(message="m", id="abc-1")["id"] == "abc-1"
+
+
+def test_id_at_limit_accepted():
+    assert norm(message="m", id="x" * MAX_ID_CHARS)["id"] == "x" * MAX_ID_CHARS
+
+
+@pytest.mark.parametrize("bad", ["", "x" * (MAX_ID_CHARS + 1), 1.5, True, ["a"], {"a": 1}])
+def test_bad_id_rejected(bad):
+    assert error_of({"message": "m", "id": bad}).field == "id"
+
+
+def test_generated_id_is_uuid7():
+    a = norm(message="m")["id"]
+    b = norm(message="m")["id"]
+    assert a != b
+    for value in (a, b):
+        u = uuid.UUID(value)
+        assert u.version == 7
+        assert u.variant == uuid.RFC_4122
+        assert str(u) == value
+
+
+def test_new_event_id_embeds_ms_and_is_time_ordered():
+    base = 1_769_860_800_000
+    ids = [new_event_id(base + i) for i in range(0, 50)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    for i, value in enumerate(ids):
+        u = uuid.UUID(value)
+        assert u.version == 7
+        assert u.variant == uuid.RFC_4122
+        assert u.int >> 80 == base + i
+
+
+def test_new_event_id_same_ms_differs_in_random_bits():
+    ids = {new_event_id(1000) for _ in range(100)}
+    assert len(ids) == 100
+
+
+# --- timestamps -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026-01-31T12:00:00Z", "2026-01-31T12:00:00.000Z"),
+        ("2026-01-31T14:30:00+02:30", "2026-01-31T12:00:00.000Z"),
+        ("2026-01-31T07:00:00.250-05:00", "2026-01-31T12:00:00.250Z"),
+        ("2026-01-31T12:00:00.123456Z", "2026-01-31T12:00:00.123Z"),
+        ("2026-01-31T12:00:00", "2026-01-31T12:00:00.000Z"),  # naive → UTC
+        ("2026-01-31 12:00:00.5", "2026-01-31T12:00:00.500Z"),
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_769_860_800, "2026-01-31T12:00:00.000Z"),  # epoch seconds
+        (1_769_860_800.5, "2026-01-31T12:00:00.500Z"),
+        (1_769_860_800_123, "2026-01-31T12:00:00.123Z"),  # epoch ms
+    ],
+)
+def test_timestamp_parsing(given, expected):
+    assert norm(message="m", timestamp=given)["timestamp"] == expected
+
+
+def test_timestamp_defaults_to_received_at():
+    out = norm(message="m")
+    assert out["timestamp"] == RECEIVED
+    assert out["received_at"] == RECEIVED
+
+
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "", "2026-13-01T00:00:00Z", "1769860800", True, None, [1], {"a": 1}, 1e30]
+)
+def test_bad_timestamp_rejected(bad):
+    # note: unlike id/level, an explicit null timestamp is an error, not "absent"
+    err = error_of({"message": "m", "timestamp": bad})
+    assert err.field == "timestamp"
+
+
+def test_nan_and_inf_timestamps_rejected():
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        assert error_of({"message": "m", "timestamp": bad}).field == "timestamp"
+
+
+# --- message / action -------------------------------------------------------------------
+
+
+def test_message_or_action_required():
+    err = error_of({"level": "INFO", "service": "s"})
+    assert err.field == "message"
+    out = norm(action="user.login")
+    assert out["action"] == "user.login"
+    assert "message" not in out
+
+
+def test_message_must_be_string():
+    assert error_of({"message": 5}).field == "message"
+    assert error_of({"message": {"a": 1}}).field == "message"
+
+
+def test_message_length_limit():
+    assert len(norm(message="x" * MAX_MESSAGE_CHARS)["message"]) == MAX_MESSAGE_CHARS
+    err = error_of({"message": "x" * (MAX_MESSAGE_CHARS + 1)})
+    assert err.field == "message"
+
+
+# --- string fields ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", STRING_FIELDS)
+def test_string_field_length_limit(name):
+    extra = {} if name == "action" else {"message": "m"}
+    assert norm(**extra, **{name: "y" * MAX_FIELD_CHARS})[name] == "y" * MAX_FIELD_CHARS
+    err = error_of({**extra, name: "y" * (MAX_FIELD_CHARS + 1)})
+    assert err.field == name
+
+
+@pytest.mark.parametrize("name", STRING_FIELDS)
+def test_string_field_type(name):
+    assert error_of({"message": "m", name: {"a": 1}}).field == name
+    assert error_of({"message": "m", name: True}).field == name
+    assert norm(message="m", **{name: 42})[name] == "42"
+
+
+# --- object fields and shape limits ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", OBJECT_FIELDS)
+def test_object_fields_must_be_objects(name):
+    assert norm(message="m", **{name: {"a": 1}})[name] == {"a": 1}
+    for bad in ("x", [1], 3):
+        assert error_of({"message": "m", name: bad}).field == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"message": "m", "metadata": {"$where": 1}}, "metadata.$where"),
+        ({"message": "m", "before": {"a.b": 1}}, "before.a.b"),
+        ({"message": "m", "after": {"ok": {"$gt": 1}}}, "after.ok.$gt"),
+        ({"message": "m", "attributes": {"$set": 1}}, "attributes.$set"),
+        ({"message": "m", "$inc": 1}, "attributes.$inc"),
+        ({"message": "m", "dotted.key": 1}, "attributes.dotted.key"),
+        ({"message": "m", "attributes": {"l": [{"$x": 1}]}}, "attributes.l[0].$x"),
+    ],
+)
+def test_dollar_and_dotted_keys_rejected(raw, field):
+    assert error_of(raw).field == field
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("name", ["metadata", "attributes"])
+def test_depth_limit(name):
+    assert norm(message="m", **{name: _nested(MAX_DEPTH)})[name] == _nested(MAX_DEPTH)
+    err = error_of({"message": "m", name: _nested(MAX_DEPTH + 1)})
+    assert err.field == name + ".a" * MAX_DEPTH
+    assert "deeper" in err.message
+
+
+def test_depth_limit_through_lists():
+    deep: list = [1]
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    err = error_of({"message": "m", "attributes": {"l": deep}})
+    assert err.field.startswith("attributes.l[0]")
+    assert "deeper" in err.message
+
+
+def test_key_count_limit_per_event():
+    ok = {f"k{i}": i for i in range(MAX_KEYS)}
+    assert len(norm(message="m", metadata=ok)["metadata"]) == MAX_KEYS
+    err = error_of({"message": "m", "metadata": {f"k{i}": i for i in range(MAX_KEYS + 1)}})
+    assert err.field == "metadata"
+    assert str(MAX_KEYS) in err.message
+
+
+def test_key_count_is_summed_across_object_fields():
+    half = MAX_KEYS // 2
+    raw = {
+        "message": "m",
+        "before": {f"b{i}": i for i in range(half)},
+        "after": {f"a{i}": i for i in range(half)},
+        "attributes": {"extra": 1},
+    }
+    assert error_of(raw).field == "attributes"

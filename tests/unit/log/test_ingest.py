@@ -1,0 +1,143 @@
+"""parse_bulk, normalize_all and check_event_sizes (no request, no batcher)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from services.core.errors import PayloadTooLarge, ValidationFailed
+from services.log.events import MAX_EVENT_BYTES
+from services.log.ingest import (
+    MAX_REPORTED_ERRORS,
+    check_event_sizes,
+    normalize_all,
+    parse_bulk,
+)
+
+RECEIVED = "2026-02-01T08:00:00.000Z"
+
+
+# --- parse_bulk -------------------------------------------------------------------------
+
+
+def test_json_array():
+    body = b'  \n[{"message": "a"}, {"message": "b"}]'
+    assert parse_bulk(body, "application/json") == [{"message": "a"}, {"message": "b"}]
+
+
+def test_array_detected_by_content_without_content_type():
+    assert parse_bulk(b'[{"message": "a"}]', "") == [{"message": "a"}]
+
+
+def test_ndjson_with_blank_lines_and_crlf():
+    body = b'{"message": "a"}\r\n\r\n   \n{"message": "b"}\n\n'
+    assert parse_bulk(body, "application/x-ndjson") == [{"message": "a"}, {"message": "b"}]
+
+
+def test_ndjson_detected_by_content():
+    body = b'{"message": "a"}\n{"message": "b"}'
+    assert parse_bulk(body, "application/json") == [{"message": "a"}, {"message": "b"}]
+
+
+def test_ndjson_content_type_wins_over_leading_bracket():
+    # each line is its own JSON value; the arrays are left for normalize to reject
+    body = b'[{"message": "a"}]\n[{"message": "b"}]'
+    assert parse_bulk(body, "application/x-ndjson") == [[{"message": "a"}], [{"message": "b"}]]
+
+
+def test_empty_body_is_no_events():
+    assert parse_bulk(b"", "application/x-ndjson") == []
+    assert parse_bulk(b"\n\n", "application/json") == []
+
+
+def test_array_that_is_not_valid_json():
+    with pytest.raises(ValidationFailed) as info:
+        parse_bulk(b'[{"message": "a"},', "application/json")
+    assert info.value.status == 422
+    assert info.value.errors[0]["field"] == "body"
+
+
+def test_bad_ndjson_line_is_named():
+    body = b'{"message": "a"}\n\n{"message": \n{"message": "c"}'
+    with pytest.raises(ValidationFailed) as info:
+        parse_bulk(body, "application/x-ndjson")
+    assert "Line 3" in info.value.detail
+
+
+def test_oversize_ndjson_line_is_413():
+    big = orjson.dumps({"message": "x" * MAX_EVENT_BYTES})
+    body = b'{"message": "a"}\n' + big + b"\n"
+    with pytest.raises(PayloadTooLarge) as info:
+        parse_bulk(body, "application/x-ndjson")
+    assert info.value.status == 413
+    assert "line 2" in info.value.detail
+    assert "Event 1" in info.value.detail
+
+
+def test_line_at_the_limit_is_accepted():
+    pad = MAX_EVENT_BYTES - len(orjson.dumps({"message": ""}))
+    line = orjson.dumps({"message": "x" * pad})
+    assert len(line) == MAX_EVENT_BYTES
+    assert len(parse_bulk(line + b"\n", "application/x-ndjson")) == 1
+
+
+# --- normalize_all --------------------------------------------------------------------
+
+
+def test_normalize_all_ok():
+    out = normalize_all([{"msg": "a"}, {"action": "x", "severity": "warn"}], RECEIVED)
+    assert [e.get("message") for e in out] == ["a", None]
+    assert out[1]["level"] == "WARNING"
+    assert all(e["received_at"] == RECEIVED for e in out)
+
+
+def test_normalize_all_is_all_or_nothing_with_index_and_field():
+    raw = [{"message": "ok"}, {"level": "nope", "message": "m"}, {"message": "ok"}, {"id": ""}]
+    with pytest.raises(ValidationFailed) as info:
+        normalize_all(raw, RECEIVED)
+    errors = info.value.errors
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "level"), (3, "id")]
+    assert all(e["message"] for e in errors)
+    assert "2 event(s) invalid" in info.value.detail
+    assert "event 1, level" in info.value.detail
+
+
+def test_normalize_all_reports_non_objects():
+    with pytest.raises(ValidationFailed) as info:
+        normalize_all([{"message": "ok"}, 5], RECEIVED)
+    assert info.value.errors == [
+        {"index": 1, "field": "event", "message": "each event must be a JSON object"}
+    ]
+
+
+def test_normalize_all_caps_reported_errors():
+    raw = [{"level": "bad"} for _ in range(MAX_REPORTED_ERRORS + 50)]
+    with pytest.raises(ValidationFailed) as info:
+        normalize_all(raw, RECEIVED)
+    errors = info.value.errors
+    assert len(errors) == MAX_REPORTED_ERRORS == 100
+    assert [e["index"] for e in errors] == list(range(100))
+
+
+# --- check_event_sizes --------------------------------------------------------------------
+
+
+def test_small_body_skips_the_check():
+    check_event_sizes([{"message": "x"}], 100)
+
+
+def test_oversize_event_in_a_large_body():
+    small = {"message": "a"}
+    big = {"message": "x" * MAX_EVENT_BYTES}
+    body_size = len(orjson.dumps([small, big]))
+    with pytest.raises(PayloadTooLarge) as info:
+        check_event_sizes([small, big, small], body_size)
+    assert info.value.errors == [{"index": 1, "field": "event", "message": "too large"}]
+    assert "Event 1" in info.value.detail
+
+
+def test_many_small_events_in_a_large_body_pass():
+    events = [{"message": "y" * 1000} for _ in range(400)]
+    body_size = len(orjson.dumps(events))
+    assert body_size > MAX_EVENT_BYTES
+    check_event_sizes(events, body_size)

@@ -1,0 +1,345 @@
+"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from pymongo.errors import AutoReconnect, BulkWriteError
+
+from services.worker.consumer import Consumer, PoisonMessage, decode
+
+QUEUE_URL = "http://sqs.local/000000000000/logs"
+
+
+def event(event_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "timestamp": "2026-01-31T12:00:00.000Z",
+        "received_at": "2026-01-31T12:00:01.000Z",
+        "level": "INFO",
+        "message": f"message {event_id}",
+        **extra,
+    }
+
+
+def message(n: int, tenant: str, events: list[dict], *, receives: int = 1) -> dict[str, Any]:
+    body = {"v": 1, "tenant_id": tenant, "events": events}
+    return raw_message(n, orjson.dumps(body).decode(), receives=receives)
+
+
+def raw_message(n: int, body: str, *, receives: int = 1) -> dict[str, Any]:
+    return {
+        "MessageId": f"m{n}",
+        "ReceiptHandle": f"r{n}",
+        "Body": body,
+        "Attributes": {"ApproximateReceiveCount": str(receives)},
+    }
+
+
+class FakeLogs:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[list[dict], bool]] = []
+
+    async def insert_many(self, docs: list[dict], ordered: bool = True) -> Any:
+        self.calls.append((list(docs), ordered))
+        if self.error is not None:
+            raise self.error
+        return SimpleNamespace(inserted_ids=[d["_id"] for d in docs])
+
+
+class FakeSqsClient:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.deletes: list[dict[str, Any]] = []
+        self.error = error
+
+    async def delete_message_batch(self, **kw: Any) -> dict[str, Any]:
+        self.deletes.append(kw)
+        if self.error is not None:
+            raise self.error
+        return {"Successful": [{"Id": e["Id"]} for e in kw["Entries"]], "Failed": []}
+
+
+class FakeSqs:
+    def __init__(self, client: FakeSqsClient) -> None:
+        self.client = client
+
+    async def url(self) -> str:
+        return QUEUE_URL
+
+
+class FakePipeline:
+    def __init__(self, owner: FakeRedis) -> None:
+        self.owner = owner
+        self.queued: list[tuple[str, bytes]] = []
+
+    async def __aenter__(self) -> FakePipeline:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    def publish(self, channel: str, data: bytes) -> FakePipeline:
+        self.queued.append((channel, data))
+        return self
+
+    async def execute(self) -> list[int]:
+        if self.owner.error is not None:
+            raise self.owner.error
+        self.owner.published.extend(self.queued)
+        self.owner.executes += 1
+        return [1] * len(self.queued)
+
+
+class FakeRedis:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.published: list[tuple[str, bytes]] = []
+        self.executes = 0
+        self.transaction_args: list[bool] = []
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        self.transaction_args.append(transaction)
+        return FakePipeline(self)
+
+
+class World:
+    def __init__(
+        self,
+        *,
+        insert_error: Exception | None = None,
+        delete_error: Exception | None = None,
+        publish_error: Exception | None = None,
+    ) -> None:
+        self.logs = FakeLogs(insert_error)
+        self.sqs_client = FakeSqsClient(delete_error)
+        self.redis = FakeRedis(publish_error)
+        self.consumer = Consumer(FakeSqs(self.sqs_client), {"logs": self.logs}, self.redis)
+
+    @property
+    def deleted(self) -> list[str]:
+        return [e["ReceiptHandle"] for call in self.sqs_client.deletes for e in call["Entries"]]
+
+    def published(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for channel, data in self.redis.published:
+            out.setdefault(channel, []).extend(json.loads(data))
+        return out
+
+
+# --- decode ----------------------------------------------------------------------------
+
+
+def test_decode_good_message():
+    d = decode(message(1, "acme", [event("a", service="s"), event("b")]))
+    assert (d.receipt, d.message_id, d.tenant_id) == ("r1", "m1", "acme")
+    assert [e["id"] for e in d.events] == ["a", "b"]
+    assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
+    assert all(doc["tenant_id"] == "acme" and doc["level_no"] == 20 for doc in d.docs)
+    assert d.events[0] == event("a", service="s")  # wire shape kept for publishing
+
+
+def test_decode_empty_events():
+    d = decode(message(1, "acme", []))
+    assert d.events == [] and d.docs == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "",
+        "[1, 2]",
+        '"string"',
+        '{"v": 2, "tenant_id": "t", "events": []}',
+        '{"tenant_id": "t", "events": []}',
+        '{"v": "1", "tenant_id": "t", "events": []}',
+        '{"v": 1, "events": []}',
+        '{"v": 1, "tenant_id": "t"}',
+        '{"v": 1, "tenant_id": 5, "events": []}',
+        '{"v": 1, "tenant_id": "t", "events": {}}',
+        '{"v": 1, "tenant_id": "t", "events": [5]}',
+    ],
+)
+def test_decode_poison_bodies(body):
+    with pytest.raises(PoisonMessage):
+        decode(raw_message(1, body))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timestamp": "garbage"},
+        {"timestamp": None},
+        {"received_at": "31/01/2026"},
+        {"level": "warn"},
+    ],
+)
+def test_decode_poison_events(bad):
+    ev = {**event("a"), **bad}
+    with pytest.raises(PoisonMessage):
+        decode(message(1, "acme", [event("ok"), ev]))
+
+
+@pytest.mark.parametrize("bad_id", [None, 5, ""])
+def test_decode_rejects_non_string_ids(bad_id):
+    with pytest.raises(PoisonMessage):
+        decode(message(1, "acme", [{**event("a"), "id": bad_id}]))
+
+
+def test_decode_missing_fields_poison():
+    ev = event("a")
+    del ev["timestamp"]
+    with pytest.raises(PoisonMessage):
+        decode(message(1, "acme", [ev]))
+    with pytest.raises(PoisonMessage):
+        decode({"MessageId": "m", "ReceiptHandle": "r"})  # no Body
+
+
+# --- handle ------------------------------------------------------------------------------
+
+
+async def test_handle_stores_deletes_and_publishes():
+    w = World()
+    msgs = [
+        message(1, "acme", [event("a1"), event("a2")]),
+        message(2, "beta", [event("b1")]),
+        message(3, "acme", [event("a3")]),
+    ]
+    assert await w.consumer.handle(msgs) is True
+
+    assert len(w.logs.calls) == 1
+    docs, ordered = w.logs.calls[0]
+    assert ordered is False
+    assert [d["_id"] for d in docs] == ["acme:a1", "acme:a2", "beta:b1", "acme:a3"]
+
+    assert len(w.sqs_client.deletes) == 1
+    assert w.sqs_client.deletes[0]["QueueUrl"] == QUEUE_URL
+    assert w.deleted == ["r1", "r2", "r3"]
+    ids = [e["Id"] for e in w.sqs_client.deletes[0]["Entries"]]
+    assert len(set(ids)) == len(ids)
+
+    assert w.redis.transaction_args == [False]
+    assert w.redis.executes == 1
+    assert w.published() == {
+        "logs:acme": [
+            {**event("a1"), "tenant_id": "acme"},
+            {**event("a2"), "tenant_id": "acme"},
+            {**event("a3"), "tenant_id": "acme"},
+        ],
+        "logs:beta": [{**event("b1"), "tenant_id": "beta"}],
+    }
+    # published events are the API shape: no storage internals
+    for events in w.published().values():
+        for e in events:
+            assert not {"_id", "level_no", "minute"} & set(e)
+
+
+async def test_duplicates_count_as_success():
+    error = BulkWriteError(
+        {
+            "writeErrors": [
+                {"index": 0, "code": 11000, "errmsg": "E11000 duplicate key"},
+                {"index": 2, "code": 11000, "errmsg": "E11000 duplicate key"},
+            ],
+            "nInserted": 1,
+        }
+    )
+    w = World(insert_error=error)
+    msgs = [message(1, "acme", [event("a1"), event("a2")]), message(2, "acme", [event("a3")])]
+    assert await w.consumer.handle(msgs) is True
+    assert w.deleted == ["r1", "r2"]
+    assert [e["id"] for e in w.published()["logs:acme"]] == ["a1", "a2", "a3"]
+
+
+async def test_non_duplicate_write_error_keeps_only_its_message():
+    error = BulkWriteError(
+        {
+            "writeErrors": [
+                {"index": 0, "code": 11000, "errmsg": "dup"},
+                {"index": 2, "code": 2, "errmsg": "bad value"},
+            ],
+            "nInserted": 2,
+        }
+    )
+    w = World(insert_error=error)
+    msgs = [
+        message(1, "acme", [event("a1"), event("a2")]),  # docs 0, 1
+        message(2, "beta", [event("b1"), event("b2")]),  # docs 2, 3
+        message(3, "acme", [event("a3")]),  # doc 4
+    ]
+    assert await w.consumer.handle(msgs) is False
+    assert w.deleted == ["r1", "r3"]
+    assert set(w.published()) == {"logs:acme"}
+    assert [e["id"] for e in w.published()["logs:acme"]] == ["a1", "a2", "a3"]
+
+
+async def test_write_concern_error_keeps_everything_stored_but_not_deleted():
+    error = BulkWriteError(
+        {"writeErrors": [], "writeConcernErrors": [{"code": 64, "errmsg": "wtimeout"}]}
+    )
+    w = World(insert_error=error)
+    assert await w.consumer.handle([message(1, "acme", [event("a")])]) is False
+    assert w.deleted == []
+    assert w.redis.published == []
+
+
+async def test_pymongo_error_keeps_all():
+    w = World(insert_error=AutoReconnect("primary stepped down"))
+    msgs = [message(1, "acme", [event("a")]), message(2, "beta", [event("b")])]
+    assert await w.consumer.handle(msgs) is False
+    assert len(w.logs.calls) == 1
+    assert w.sqs_client.deletes == []
+    assert w.redis.published == []
+    assert w.redis.transaction_args == []
+
+
+async def test_poison_messages_are_not_deleted():
+    w = World()
+    msgs = [
+        raw_message(1, "garbage", receives=5),
+        message(2, "acme", [event("a")]),
+        raw_message(3, '{"v": 9}'),
+    ]
+    assert await w.consumer.handle(msgs) is True
+    assert w.deleted == ["r2"]
+    assert [d["_id"] for d in w.logs.calls[0][0]] == ["acme:a"]
+
+
+async def test_only_poison_touches_nothing():
+    w = World()
+    assert await w.consumer.handle([raw_message(1, "nope")]) is True
+    assert w.logs.calls == [] and w.sqs_client.deletes == [] and w.redis.published == []
+
+
+async def test_messages_without_events_are_deleted_without_insert():
+    w = World()
+    assert await w.consumer.handle([message(1, "acme", [])]) is True
+    assert w.logs.calls == []
+    assert w.deleted == ["r1"]
+
+
+async def test_deletes_are_chunked_by_ten():
+    w = World()
+    msgs = [message(i, "acme", [event(f"e{i}")]) for i in range(12)]
+    assert await w.consumer.handle(msgs) is True
+    assert [len(c["Entries"]) for c in w.sqs_client.deletes] == [10, 2]
+    assert w.deleted == [f"r{i}" for i in range(12)]
+    for call in w.sqs_client.deletes:
+        assert [e["Id"] for e in call["Entries"]] == [str(j) for j in range(len(call["Entries"]))]
+
+
+async def test_publish_failure_is_best_effort():
+    w = World(publish_error=ConnectionError("redis down"))
+    assert await w.consumer.handle([message(1, "acme", [event("a")])]) is True
+    assert w.deleted == ["r1"]
+
+
+async def test_delete_failure_still_publishes():
+    w = World(delete_error=ConnectionError("sqs down"))
+    assert await w.consumer.handle([message(1, "acme", [event("a")])]) is True
+    assert [e["id"] for e in w.published()["logs:acme"]] == ["a"]
