@@ -9,6 +9,7 @@ revocation takes effect for tokens already issued.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -57,6 +58,7 @@ class CredentialStatus:
         self.db = db
         self.ttl = ttl_seconds
         self._cache: dict[tuple[str, str], _Status] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[str | None]] = {}
 
     async def _lookup(self, key_id: str, tenant: str) -> str | None:
         key = await self.db[API_KEYS].find_one({"_id": key_id}, {"revoked_at": 1, "tenant": 1})
@@ -84,13 +86,24 @@ class CredentialStatus:
         if status.problem:
             raise NotFound(status.problem)
 
+    async def _shared_lookup(self, cache_key: tuple[str, str]) -> str | None:
+        """One MongoDB lookup per credential at a time: when an entry expires under
+        load, the concurrent requests of that credential share the same query
+        instead of each sending their own (a stampede on the storage)."""
+        task = self._inflight.get(cache_key)
+        if task is None:
+            task = asyncio.ensure_future(self._lookup(*cache_key))
+            self._inflight[cache_key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(cache_key, None))
+        return await asyncio.shield(task)
+
     async def ensure_active(self, principal: Principal) -> None:
         cache_key = (principal.sub, principal.tenant_claim)
         now = time.monotonic()
         status = self._cache.get(cache_key)
         if status is None or now - status.checked_at >= self.ttl:
             try:
-                problem = await self._lookup(principal.sub, principal.tenant_claim)
+                problem = await self._shared_lookup(cache_key)
                 status = _Status(problem, now)
                 if len(self._cache) > 50_000:
                     self._cache.clear()
