@@ -39,7 +39,7 @@ test: install ## unit + integration tests on their own backends and free ports
 	$(VENV)/bin/ruff check services tests
 	$(PY) -m services.cli provision
 	PY=$(PY) bash scripts/k8s-validate.sh
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=10
 
 test-unit: install
 	$(PY) -m pytest tests/unit
