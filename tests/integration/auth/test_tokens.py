@@ -201,7 +201,16 @@ def _forgeries(cfg: StackConfig) -> dict[str, str]:
         "no such key",
     ],
 )
-@pytest.mark.parametrize("path", ["/api/v1/auth/me", "/api/v1/tenants", "/api/v1/auth/verify"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/auth/me",
+        "/api/v1/tenants",
+        "/api/v1/auth/verify",
+        "/api/v1/logs",
+        "/api/v1/logs/stats",
+    ],
+)
 async def test_forged_tokens_are_401_everywhere(
     gateway: httpx.AsyncClient, cfg: StackConfig, case: str, path: str
 ) -> None:
@@ -211,7 +220,7 @@ async def test_forged_tokens_are_401_everywhere(
     assert resp.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/auth/me", "/api/v1/tenants"])
+@pytest.mark.parametrize("path", ["/api/v1/auth/me", "/api/v1/tenants", "/api/v1/logs"])
 async def test_missing_token_is_401(gateway: httpx.AsyncClient, path: str) -> None:
     resp = await gateway.get(path)
     assert resp.status_code == 401
