@@ -369,7 +369,6 @@ async def test_streaming_resumes_after_redis_restart(
             nonlocal n
             n += 1
             await post(api, tokens["writer"], [{"id": f"r-after{n}", "message": "m"}])
-            await asyncio.sleep(0.5)  # pacing of the probe writes, not synchronization
             return any(i.startswith("r-after") for i in client.ids())
 
         await eventually(delivered_again, within=60, every=0.5)
