@@ -9,6 +9,7 @@ latency percentiles computed from every sample (not locust's rounded ones).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -61,6 +62,15 @@ def event_bodies(seed: int, n: int, *, marker: str | None = None) -> list[bytes]
             event["attributes"]["seq"] = i
         out.append(orjson.dumps(event))
     return out
+
+
+def writer_setup(config: dict[str, Any], bodies: list[bytes], n: int) -> tuple[dict[str, str], Any]:
+    """Headers with the n-th user's writer token (tenants taken round-robin) and the
+    bodies rotated by n, so users do not all send the same body in lockstep."""
+    token = config["writer_tokens"][n % len(config["writer_tokens"])]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    k = n % len(bodies)
+    return headers, itertools.cycle(bodies[k:] + bodies[:k])
 
 
 def bulk_body(seed: int, n: int) -> bytes:

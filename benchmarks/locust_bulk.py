@@ -10,7 +10,7 @@ import itertools
 from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from benchmarks.common import Recorder, bulk_body, install_recorder, load_config
+from benchmarks.common import Recorder, bulk_body, install_recorder, load_config, writer_setup
 
 CONFIG = load_config()
 BATCH = CONFIG.get("batch", 1000)
@@ -32,10 +32,7 @@ class BulkWriter(FastHttpUser):
     network_timeout = 120.0
 
     def on_start(self) -> None:
-        n = next(_user_ids)
-        token = CONFIG["writer_tokens"][n % len(CONFIG["writer_tokens"])]
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.bodies = itertools.cycle(BODIES[n % len(BODIES) :] + BODIES[: n % len(BODIES)])
+        self.headers, self.bodies = writer_setup(CONFIG, BODIES, next(_user_ids))
 
     @task
     def post_bulk(self) -> None:

@@ -16,7 +16,13 @@ import random
 from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from benchmarks.common import Recorder, event_bodies, install_recorder, load_config
+from benchmarks.common import (
+    Recorder,
+    event_bodies,
+    install_recorder,
+    load_config,
+    writer_setup,
+)
 
 CONFIG = load_config()
 random.seed(CONFIG.get("seed", 1))
@@ -37,10 +43,7 @@ class SingleEventWriter(FastHttpUser):
     network_timeout = 60.0
 
     def on_start(self) -> None:
-        n = next(_user_ids)
-        token = CONFIG["writer_tokens"][n % len(CONFIG["writer_tokens"])]
-        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.bodies = itertools.cycle(BODIES[n % len(BODIES) :] + BODIES[: n % len(BODIES)])
+        self.headers, self.bodies = writer_setup(CONFIG, BODIES, next(_user_ids))
 
     @task
     def post_one(self) -> None:

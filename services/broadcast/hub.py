@@ -126,9 +126,6 @@ class Hub:
             self._confirmed.pop(CHANNEL_PREFIX + sub.tenant, None)
             TENANTS.set(len(self._subs))
 
-    def tenants(self) -> list[str]:
-        return list(self._subs)
-
     # --- redis ---------------------------------------------------------------------
 
     async def _read_forever(self) -> None:

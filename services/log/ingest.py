@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -128,6 +129,4 @@ async def ingest_bulk(
 
 
 def now_iso() -> str:
-    from datetime import UTC, datetime
-
     return iso(datetime.now(UTC))

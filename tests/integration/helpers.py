@@ -24,6 +24,19 @@ async def eventually(
     raise AssertionError(f"condition not met within {within}s (last: {last!r})")
 
 
+def sqs_client(cfg):
+    """An aioboto3 SQS client on the stack's queue endpoint (an async context manager)."""
+    import aioboto3
+
+    return aioboto3.Session().client(
+        "sqs",
+        endpoint_url=cfg.sqs_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 async def stored_total(http, headers: dict[str, str], **filters: str) -> int:
     resp = await http.get(
         "/api/v1/logs", params={"limit": 1, "total": "true", **filters}, headers=headers

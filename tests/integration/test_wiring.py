@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import aioboto3
 import httpx
 import orjson
 import pytest
@@ -14,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.cli.stack import SERVICES, ProcessGroup, StackConfig
 from services.core.errorbus import ERRORS_CHANNEL
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, sqs_client
 
 pytestmark = pytest.mark.integration
 
@@ -120,14 +119,7 @@ async def test_mongodb_wire_round_trip_and_unique_index(cfg: StackConfig) -> Non
 async def test_queue_round_trip_and_dead_letter_after_configured_receives(
     cfg: StackConfig,
 ) -> None:
-    session = aioboto3.Session()
-    async with session.client(
-        "sqs",
-        endpoint_url=cfg.sqs_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as sqs:
+    async with sqs_client(cfg) as sqs:
         main_url = (await sqs.get_queue_url(QueueName="logserver-events"))["QueueUrl"]
         attrs = await sqs.get_queue_attributes(QueueUrl=main_url, AttributeNames=["All"])
         redrive = orjson.loads(attrs["Attributes"]["RedrivePolicy"])

@@ -7,14 +7,13 @@ import asyncio
 import signal
 from datetime import UTC, datetime, timedelta
 
-import aioboto3
 import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from services.cli.stack import ProcessGroup, StackConfig
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import eventually, stored_total
+from tests.integration.helpers import eventually, sqs_client, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +57,7 @@ async def test_accepted_is_stored_exactly_once_across_a_worker_crash(
 
 
 async def test_poison_message_reaches_the_dead_letter_queue(cfg: StackConfig) -> None:
-    session = aioboto3.Session()
-    async with session.client(
-        "sqs",
-        endpoint_url=cfg.sqs_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as sqs:
+    async with sqs_client(cfg) as sqs:
         url = (await sqs.get_queue_url(QueueName="logserver-events"))["QueueUrl"]
         dlq = (await sqs.get_queue_url(QueueName="logserver-events-dlq"))["QueueUrl"]
         marker = f"poison-{datetime.now(UTC).timestamp()}"
