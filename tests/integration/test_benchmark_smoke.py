@@ -87,7 +87,10 @@ def test_b_bulk_and_persisted_ratio(report: dict[str, Any]) -> None:
 def test_c_mixed_with_tail(report: dict[str, Any]) -> None:
     c = report["results"]["c"]
     _ok(c["mixed"])
-    assert {"POST /api/v1/logs", "GET /logs filtered"} <= set(c["mixed"]["by_name"])
+    names = set(c["mixed"]["by_name"])
+    assert "POST /api/v1/logs" in names
+    # a few-second run picks search tasks at random (filtered 3 : recent 1): either counts
+    assert names & {"GET /logs filtered", "GET /logs recent"}, names
     assert c["tail"]["connected"] == report["params"]["c_tail_clients"]
     assert c["tail"]["deliveries"] > 0
 
