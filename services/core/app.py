@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from services.core.background import StartupTasks
@@ -143,7 +145,13 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = Unavailable("The database is not answering right now; retry shortly.")
         return await on_logserver_error(request, problem)
 
+    async def on_client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody will read this answer; 499 (nginx's "client closed request") keeps
+        # it out of the 5xx error rate and the error bus, which are for our faults.
+        return Response(status_code=499)
+
     app.add_exception_handler(LogServerError, on_logserver_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, on_client_gone)  # type: ignore[arg-type]
     # A lost MongoDB is an outage to retry, not a bug: 503 with Retry-After, not 500.
     app.add_exception_handler(ConnectionFailure, on_backend_lost)
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
@@ -232,8 +240,16 @@ def create_service_app(
         default_response_class=JSONResponse,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # FastAPI's OpenTelemetry bridge asks the OTel API for its providers on every
+        # request (≈ 5 % of an ingest request's CPU); metrics go to Prometheus instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.add_middleware(RequestContextMiddleware, service=name)
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=name,
+        access_log=settings.access_log,
+        slow_ms=settings.access_log_slow_ms,
+    )
     install_error_handlers(app)
     app.include_router(ops_router())
     for router in routers:
@@ -241,15 +257,37 @@ def create_service_app(
     return app
 
 
+# Python's default gen-0 threshold (700 allocations) ran a collection every
+# ~5 requests under load, each walking the objects of every request in flight:
+# 49 % of the log service's CPU at 1,000 concurrent clients went to the cyclic
+# GC. At 10,000 the share was ~15 % and throughput rose 1,384 -> 1,881 req/s.
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Freeze what start-up allocated (imports, models: never garbage) out of
+    the collector's sight, and collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(app_factory: Callable[[], FastAPI], settings: CoreSettings) -> None:
     """Entry point of `python -m services.<name>`."""
     import uvicorn
 
+    app = app_factory()
+    tune_gc()
     uvicorn.run(
-        app_factory(),
+        app,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
+        # The stock asyncio loop, not uvloop: under a thousand concurrent clients
+        # uvloop served new requests ahead of finishing accepted ones (a p99 of
+        # 11 s against asyncio's 1.4 s at the same throughput; uvloop#123), and it
+        # has an open report of responses reaching the wrong request under heavy
+        # load (uvloop#645) - not a risk a multi-tenant server may take.
+        loop="asyncio",
         http="httptools",
         log_config=None,
         access_log=False,

@@ -9,7 +9,6 @@ revocation takes effect for tokens already issued.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -22,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.core.errors import NotFound, Unauthorized, Unavailable
 from services.core.principal import Principal
 from services.core.rbac import PLATFORM_TENANT
+from services.core.singleflight import SingleFlight
 
 API_KEYS = "api_keys"
 TENANTS = "tenants"
@@ -58,7 +58,7 @@ class CredentialStatus:
         self.db = db
         self.ttl = ttl_seconds
         self._cache: dict[tuple[str, str], _Status] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self._lookups: SingleFlight[str | None] = SingleFlight()
 
     async def _lookup(self, key_id: str, tenant: str) -> str | None:
         key = await self.db[API_KEYS].find_one({"_id": key_id}, {"revoked_at": 1, "tenant": 1})
@@ -90,12 +90,7 @@ class CredentialStatus:
         """One MongoDB lookup per credential at a time: when an entry expires under
         load, the concurrent requests of that credential share the same query
         instead of each sending their own (a stampede on the storage)."""
-        task = self._inflight.get(cache_key)
-        if task is None:
-            task = asyncio.ensure_future(self._lookup(*cache_key))
-            self._inflight[cache_key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(cache_key, None))
-        return await asyncio.shield(task)
+        return await self._lookups.run(cache_key, lambda: self._lookup(*cache_key))
 
     async def ensure_active(self, principal: Principal) -> None:
         cache_key = (principal.sub, principal.tenant_claim)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,20 +13,39 @@ from services.core.jsonlog import request_id_var
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger("logserver.http")
+AccessLog = Literal["all", "errors", "off"]
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class RequestContextMiddleware:
-    """Request id (from ``X-Request-ID`` or new), metrics and one log line per request.
+    """Request id (from ``X-Request-ID`` or new), metrics and the access log.
 
     Adds ``X-Served-By: <service>`` so an operator (and the gateway tests) can see
-    which service answered behind the gateway.
+    which service answered behind the gateway. ``access_log`` picks which requests
+    get a log line: ``all``, ``errors`` (status >= 400 or slower than ``slow_ms``)
+    or ``off``; formatting and shipping a line per request costs more CPU than the
+    single-event ingest itself, so the default logs only what needs a look.
     """
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        access_log: AccessLog = "all",
+        slow_ms: float = 1000.0,
+    ) -> None:
         self.app = app
         self.service = service
         self.served_by = (b"x-served-by", service.encode())
+        self.access_log = access_log
+        self.slow_seconds = slow_ms / 1000
+
+    def _wants_line(self, status: int, elapsed: float) -> bool:
+        if self.access_log == "all":
+            return True
+        if self.access_log == "off":
+            return False
+        return status >= 400 or elapsed >= self.slow_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -66,7 +86,11 @@ class RequestContextMiddleware:
                 method = scope["method"]
                 HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
                 HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
-                if scope["path"] not in _QUIET_PATHS and log.isEnabledFor(logging.INFO):
+                if (
+                    self._wants_line(status, elapsed)
+                    and scope["path"] not in _QUIET_PATHS
+                    and log.isEnabledFor(logging.INFO)
+                ):
                     log.info(
                         "request",
                         extra={

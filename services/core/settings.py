@@ -6,6 +6,8 @@ Every field reads from an environment variable with the ``LOGSERVER_`` prefix
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +21,15 @@ class CoreSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     port: int = Field(8000, description="Port the HTTP server listens on.")
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
+    access_log: Literal["all", "errors", "off"] = Field(
+        "errors",
+        description="One log line per request: `all`, `errors` (4xx/5xx and slow requests "
+        "only; ingest at thousands of requests/s would otherwise log more than it stores) "
+        "or `off`. Counts and latencies of every request are in /metrics either way.",
+    )
+    access_log_slow_ms: float = Field(
+        1000.0, ge=0, description="With `access_log=errors`, also log requests slower than this."
+    )
 
     mongodb_url: str = Field(
         "mongodb://127.0.0.1:27017", description="MongoDB (or FerretDB) connection string."

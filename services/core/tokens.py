@@ -4,11 +4,13 @@ Auth is never a network hop per request: the JWKS is fetched once and cached
 (refreshed when a token names an unknown ``kid``, at most every few seconds),
 and a verified token is remembered until it expires so RS256 is not re-run on
 every request of a busy client.
+
+Concurrent requests that need the same JWKS fetch or the same token check
+share one in-flight call (:class:`SingleFlight`) instead of queueing on a lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -20,6 +22,7 @@ from jose.exceptions import JWTError
 
 from services.core.errors import Unauthorized, Unavailable
 from services.core.principal import Principal
+from services.core.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 ALGORITHMS = ["RS256"]  # pinned: never taken from the token header
@@ -71,25 +74,31 @@ class TokenVerifier:
         self.refresh_interval = refresh_interval
         self._keys: dict[str, dict[str, Any]] = {}
         self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._refreshing: SingleFlight[None] = SingleFlight()
+        self._verifying: SingleFlight[Principal] = SingleFlight()
         self.cache = TokenCache()
 
     async def _refresh(self) -> None:
-        async with self._lock:
-            if time.monotonic() - self._fetched_at < self.refresh_interval:
-                return
-            try:
-                jwks = await self._source()
-            except Exception as exc:
-                if not self._keys:
-                    raise Unavailable(
-                        "Cannot fetch the signing keys from the auth service; retry shortly."
-                    ) from exc
-                log.warning("JWKS refresh failed; keeping cached keys", extra={"error": str(exc)})
-                return
-            finally:
-                self._fetched_at = time.monotonic()
-            self._keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
+        """Fetch the JWKS unless fetched within ``refresh_interval``; callers that
+        arrive during a fetch wait for that same fetch."""
+        fresh = time.monotonic() - self._fetched_at < self.refresh_interval
+        if fresh and "jwks" not in self._refreshing:
+            return
+        await self._refreshing.run("jwks", self._fetch)
+
+    async def _fetch(self) -> None:
+        try:
+            jwks = await self._source()
+        except Exception as exc:
+            if not self._keys:
+                raise Unavailable(
+                    "Cannot fetch the signing keys from the auth service; retry shortly."
+                ) from exc
+            log.warning("JWKS refresh failed; keeping cached keys", extra={"error": str(exc)})
+            return
+        finally:
+            self._fetched_at = time.monotonic()
+        self._keys = {k["kid"]: k for k in jwks.get("keys", []) if "kid" in k}
 
     async def _key_for(self, kid: str) -> dict[str, Any]:
         if kid not in self._keys:
@@ -104,10 +113,12 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
-        now = time.time()
-        cached = self.cache.get(token, now)
+        cached = self.cache.get(token, time.time())
         if cached is not None:
             return cached
+        return await self._verifying.run(token, lambda: self._verify(token))
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as exc:

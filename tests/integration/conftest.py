@@ -36,6 +36,7 @@ def stack() -> Iterator[ProcessGroup]:
         extra_env={
             "LOGSERVER_CREDENTIAL_CACHE_SECONDS": "1",
             "LOGSERVER_LOG_LEVEL": "INFO",
+            "LOGSERVER_ACCESS_LOG": "all",  # the redaction tests read every request line
             "LOGSERVER_RETENTION_INTERVAL_SECONDS": "5",
             "LOGSERVER_STREAM_BUFFER_FRAMES": "16",
             "LOGSERVER_STREAM_HEARTBEAT_SECONDS": "2",

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
 from services.core.app import install_error_handlers
@@ -145,6 +145,10 @@ def build_app() -> FastAPI:
     async def items(item: Item) -> dict:
         return {"ok": True}
 
+    @app.post("/upload")
+    async def upload(request: Request) -> dict:
+        return {"size": len(await request.body())}
+
     return app
 
 
@@ -277,4 +281,34 @@ async def test_handled_errors_are_not_published(app: FastAPI, client: httpx.Asyn
     await client.get("/widgets/1")
     await client.get("/down")
     await client.post("/items", json={})
+    assert bus.calls == []
+
+
+async def test_client_gone_mid_body_is_499_and_not_an_error(app: FastAPI) -> None:
+    bus = FakeBus()
+    app.state.errors = bus
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 499
     assert bus.calls == []

@@ -84,3 +84,49 @@ async def test_request_id_on_unhandled_500(client: httpx.AsyncClient) -> None:
     resp = await client.get("/boom", headers={"X-Request-ID": "req-500"})
     assert resp.status_code == 500
     assert resp.headers.get("x-request-id") == "req-500"
+
+
+def _app_with_access_log(mode: str, slow_ms: float = 1000.0) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(
+        RequestContextMiddleware, service="svc-test", access_log=mode, slow_ms=slow_ms
+    )
+    install_error_handlers(app)
+
+    @app.get("/ok")
+    async def ok() -> dict:
+        return {}
+
+    @app.get("/missing")
+    async def missing() -> dict:
+        raise NotFound("nothing here")
+
+    return app
+
+
+async def _logged_paths(app: FastAPI, caplog: pytest.LogCaptureFixture) -> list[str]:
+    caplog.set_level("INFO", logger="logserver.http")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        for path in ("/ok", "/missing", "/healthz"):
+            await c.get(path)
+    return [r.path for r in caplog.records if r.name == "logserver.http"]
+
+
+async def test_access_log_all_logs_every_request_but_probes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert await _logged_paths(_app_with_access_log("all"), caplog) == ["/ok", "/missing"]
+
+
+async def test_access_log_errors_logs_only_failures(caplog: pytest.LogCaptureFixture) -> None:
+    assert await _logged_paths(_app_with_access_log("errors"), caplog) == ["/missing"]
+
+
+async def test_access_log_errors_logs_slow_successes(caplog: pytest.LogCaptureFixture) -> None:
+    app = _app_with_access_log("errors", slow_ms=0)
+    assert await _logged_paths(app, caplog) == ["/ok", "/missing"]
+
+
+async def test_access_log_off_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    assert await _logged_paths(_app_with_access_log("off"), caplog) == []

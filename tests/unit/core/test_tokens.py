@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -477,3 +478,14 @@ def test_token_cache_put_replaces_and_clear_empties() -> None:
     assert cache.get("a", now=0).sub == "new"  # type: ignore[union-attr]
     cache.clear()
     assert cache.get("a", now=0) is None and cache.get("b", now=0) is None
+
+
+async def test_a_burst_with_one_new_token_fetches_and_decodes_once(
+    ring_a: KeyRing, verifier: TokenVerifier, source: Source, decode_calls: list[str]
+) -> None:
+    # A thousand clients reconnecting to a fresh process all present the same token.
+    token = sign(ring_a, claims())
+    principals = await asyncio.gather(*(verifier.verify(token) for _ in range(1000)))
+    assert {p.sub for p in principals} == {"lsk_abc"}
+    assert source.calls == 1
+    assert decode_calls == [token]
