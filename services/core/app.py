@@ -30,7 +30,7 @@ from services.core.errors import (
 )
 from services.core.health import Readiness
 from services.core.jsonlog import configure_logging
-from services.core.metrics import UNHANDLED_ERRORS
+from services.core.metrics import UNHANDLED_ERRORS, watch_loop_lag
 from services.core.middleware import RequestContextMiddleware
 from services.core.responses import JSONResponse, ProblemResponse
 from services.core.security import http_jwks_source
@@ -219,6 +219,7 @@ def create_service_app(
         app.state.startup = StartupTasks()
         app.state.readiness.add("startup", app.state.startup.probe)
         watchdog = asyncio.create_task(_watch_dependencies(app.state.readiness))
+        lag_watch = asyncio.create_task(watch_loop_lag(name))
         try:
             if on_startup:
                 await on_startup(app)
@@ -228,6 +229,7 @@ def create_service_app(
             yield
         finally:
             watchdog.cancel()
+            lag_watch.cancel()
             await app.state.startup.cancel()
             if on_shutdown:
                 await on_shutdown(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import Counter, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -18,3 +20,19 @@ HTTP_LATENCY = Histogram(
 UNHANDLED_ERRORS = Counter(
     "logserver_unhandled_errors_total", "Exceptions that became a 500", ["service"]
 )
+LOOP_LAG = Histogram(
+    "logserver_event_loop_lag_seconds",
+    "How late a timer of the event loop fires: time a ready request waits for the CPU",
+    ["service"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+async def watch_loop_lag(service: str, every: float = 0.25) -> None:
+    """Sample the event loop's lag forever (a latency budget's first suspect)."""
+    loop = asyncio.get_running_loop()
+    histogram = LOOP_LAG.labels(service)
+    while True:
+        due = loop.time() + every
+        await asyncio.sleep(every)
+        histogram.observe(max(0.0, loop.time() - due))

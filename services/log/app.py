@@ -23,6 +23,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
             max_message_bytes=settings.ingest_max_message_bytes,
             max_batch_bytes=settings.ingest_max_message_bytes,
             max_in_flight=settings.ingest_max_in_flight,
+            coalesce_in_flight=settings.ingest_coalesce_in_flight,
         )
         batcher.start()
         app.state.batcher = batcher

@@ -17,5 +17,16 @@ class LogSettings(CoreSettings):
         240_000, ge=4096, le=262_144, description="Upper bound of one queue message body."
     )
     ingest_max_in_flight: int = Field(
-        16, ge=1, le=256, description="SendMessageBatch calls in flight at once."
+        16,
+        ge=1,
+        le=256,
+        description="SendMessageBatch calls in flight at once for requests too large to "
+        "share a message (bulk).",
+    )
+    ingest_coalesce_in_flight: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Coalesced SendMessageBatch calls in flight at once; requests arriving "
+        "meanwhile join the next call, so batches grow with load instead of calls.",
     )

@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from services.core import envelope
 from services.core.clients import SqsQueues
 from services.core.logmodel import LOGS, wire_to_document
 
@@ -55,19 +56,15 @@ class Decoded:
 
 def decode(message: dict[str, Any]) -> Decoded:
     try:
-        body = orjson.loads(message["Body"])
-        if body.get("v") != 1:
-            raise PoisonMessage(f"unknown message version {body.get('v')!r}")
-        tenant_id = body["tenant_id"]
-        events = body["events"]
-        if not isinstance(tenant_id, str) or not isinstance(events, list):
-            raise PoisonMessage("tenant_id must be a string and events a list")
+        tenant_id, events = envelope.decode(message["Body"])
         if not all(isinstance(e.get("id"), str) and e["id"] for e in events):
             raise PoisonMessage("every event needs a non-empty string id")
         docs = [wire_to_document(tenant_id, e) for e in events]
     except PoisonMessage:
         raise
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except envelope.EnvelopeError as exc:
+        raise PoisonMessage(str(exc)) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
     return Decoded(message["ReceiptHandle"], message["MessageId"], tenant_id, events, docs)
 

@@ -1,18 +1,20 @@
-"""encode_message, pack and the coalescing IngestBatcher, against a fake SendMessageBatch."""
+"""pack and the coalescing IngestBatcher, against a fake SendMessageBatch."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
-import json
+import random
 from collections.abc import Callable
 
 import orjson
 import pytest
 
+from services.core import envelope
 from services.core.errors import Unavailable
 from services.log import batcher as batcher_mod
-from services.log.batcher import IngestBatcher, encode_message, pack
+from services.log.batcher import IngestBatcher, pack
 
 OVERHEAD = batcher_mod._ENVELOPE_OVERHEAD
 
@@ -21,10 +23,18 @@ def ev(name: str, pad: int = 0) -> bytes:
     return orjson.dumps({"id": name, "message": "x" * pad})
 
 
+_NOISE = random.Random(7)
+
+
+def noisy(name: str, pad: int) -> bytes:
+    """An event that does not compress, so its message is as large as its JSON."""
+    text = base64.b64encode(_NOISE.randbytes(pad)).decode()[:pad]
+    return orjson.dumps({"id": name, "message": text})
+
+
 def decode(body: str) -> tuple[str, list[str]]:
-    doc = json.loads(body)
-    assert doc["v"] == 1
-    return doc["tenant_id"], [e["id"] for e in doc["events"]]
+    tenant_id, events = envelope.decode(body)
+    return tenant_id, [e["id"] for e in events]
 
 
 class FakeSender:
@@ -73,32 +83,7 @@ async def started(sender: FakeSender, **kw) -> IngestBatcher:
     return b
 
 
-# --- encode_message / pack ------------------------------------------------------------
-
-
-def test_encode_message_is_the_envelope():
-    events = [orjson.dumps({"id": "1", "message": "a"}), orjson.dumps({"id": "2", "n": [1, 2]})]
-    body = encode_message("acme", events)
-    assert json.loads(body) == {
-        "v": 1,
-        "tenant_id": "acme",
-        "events": [{"id": "1", "message": "a"}, {"id": "2", "n": [1, 2]}],
-    }
-
-
-def test_encode_message_empty_events():
-    assert json.loads(encode_message("t", [])) == {"v": 1, "tenant_id": "t", "events": []}
-
-
-def test_encode_message_escapes_noncharacters():
-    event = orjson.dumps({"id": "1", "message": "a\ufffeb\uffffc é \u2028"})
-    assert b"\xef\xbf\xbe" in event  # orjson leaves them raw
-    body = encode_message("t", [event])
-    assert "\ufffe" not in body
-    assert "\uffff" not in body
-    assert "\\ufffe" in body
-    assert "\\uffff" in body
-    assert json.loads(body)["events"][0]["message"] == "a\ufffeb\uffffc é \u2028"
+# --- pack ------------------------------------------------------------
 
 
 def test_pack_respects_max_bytes_and_keeps_order():
@@ -190,7 +175,7 @@ async def test_batch_byte_limit_splits_batches():
     sender = FakeSender()
     b = await started(sender, max_message_bytes=300, max_batch_bytes=400)
     try:
-        await asyncio.gather(*(b.submit(f"t{i}", [ev(f"e{i}", pad=100)]) for i in range(6)))
+        await asyncio.gather(*(b.submit(f"t{i}", [noisy(f"e{i}", 100)]) for i in range(6)))
     finally:
         await b.close()
     assert len(sender.calls) >= 3
@@ -217,10 +202,25 @@ async def test_large_request_is_split_across_messages_and_sent_directly():
 async def test_large_request_batches_respect_max_batch_bytes():
     sender = FakeSender()
     b = IngestBatcher(sender, linger=0.001, max_message_bytes=300, max_batch_bytes=700)
-    await b.submit("acme", [ev(f"e{i:02d}", pad=100) for i in range(20)])
+    await b.submit("acme", [noisy(f"e{i:02d}", 100) for i in range(20)])
     assert len(sender.calls) > 1
     for call in sender.calls:
         assert sum(len(body.encode()) for body in call) <= 700
+
+
+async def test_compressed_messages_are_batched_by_their_encoded_size():
+    sender = FakeSender()
+    b = await started(sender, max_message_bytes=300, max_batch_bytes=400)
+    try:
+        await asyncio.gather(*(b.submit(f"t{i}", [ev(f"e{i}", pad=200)]) for i in range(6)))
+    finally:
+        await b.close()
+    # 6 messages of ~260 raw bytes need 4+ calls of <= 400 bytes; compressed (~95) 2.
+    assert len(sender.calls) == 2
+    for call in sender.calls:
+        assert sum(len(body) for body in call) <= 400
+        assert all(body.startswith('{"v":2,') for body in call)
+    assert sorted(sender.messages()) == sorted((f"t{i}", [f"e{i}"]) for i in range(6))
 
 
 # --- failures ------------------------------------------------------------------------
@@ -326,3 +326,76 @@ async def test_submit_after_close_is_unavailable():
     with pytest.raises(Unavailable):
         await b.submit("acme", [ev("late")])
     assert sender.calls == []
+
+
+# --- adaptive batching ----------------------------------------------------------------
+
+
+class GatedSender(FakeSender):
+    """A SendMessageBatch that does not answer until ``gate`` opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def __call__(self, bodies: list[str]) -> list[bool]:
+        self.calls.append(list(bodies))
+        await self.gate.wait()
+        return [True] * len(bodies)
+
+
+async def wait_for_calls(sender: FakeSender, n: int) -> None:
+    for _ in range(1000):
+        if len(sender.calls) >= n:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"expected {n} send(s), saw {len(sender.calls)}")
+
+
+async def test_requests_arriving_during_a_send_join_the_next_one():
+    sender = GatedSender()
+    b = await started(sender, coalesce_in_flight=1)
+    try:
+        first = asyncio.ensure_future(b.submit("acme", [ev("first")]))
+        await wait_for_calls(sender, 1)
+        later = [asyncio.ensure_future(b.submit("acme", [ev(f"later{i}")])) for i in range(20)]
+        await asyncio.sleep(0.02)  # many lingers long: still no second send while one is out
+        assert len(sender.calls) == 1
+        sender.gate.set()
+        await asyncio.gather(first, *later)
+    finally:
+        await b.close()
+    assert [ids for _, ids in sender.messages()] == [
+        ["first"],
+        [f"later{i}" for i in range(20)],
+    ]
+
+
+async def test_coalesced_sends_in_flight_are_bounded():
+    sender = GatedSender()
+    b = await started(sender, coalesce_in_flight=2)
+    try:
+        waiting = []
+        for i in range(4):
+            waiting.append(asyncio.ensure_future(b.submit("acme", [ev(f"r{i}")])))
+            await asyncio.sleep(0.01)
+        assert len(sender.calls) == 2  # r2 and r3 wait together for a free slot
+        sender.gate.set()
+        await asyncio.gather(*waiting)
+    finally:
+        await b.close()
+    assert [ids for _, ids in sender.messages()] == [["r0"], ["r1"], ["r2", "r3"]]
+
+
+async def test_large_requests_do_not_wait_for_coalesced_sends():
+    sender = GatedSender()
+    b = await started(sender, coalesce_in_flight=1, max_message_bytes=4096, max_batch_bytes=4096)
+    try:
+        small = asyncio.ensure_future(b.submit("acme", [ev("small")]))
+        await wait_for_calls(sender, 1)
+        big = asyncio.ensure_future(b.submit("acme", [ev(f"b{i}", pad=1500) for i in range(4)]))
+        await wait_for_calls(sender, 2)  # sent directly although the coalesced slot is taken
+        sender.gate.set()
+        await asyncio.gather(small, big)
+    finally:
+        await b.close()

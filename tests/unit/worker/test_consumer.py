@@ -10,6 +10,7 @@ import orjson
 import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 
+from services.core import envelope
 from services.worker.consumer import Consumer, PoisonMessage, decode
 
 QUEUE_URL = "http://sqs.local/000000000000/logs"
@@ -343,3 +344,13 @@ async def test_delete_failure_still_publishes():
     w = World(delete_error=ConnectionError("sqs down"))
     assert await w.consumer.handle([message(1, "acme", [event("a")])]) is True
     assert [e["id"] for e in w.published()["logs:acme"]] == ["a"]
+
+
+def test_decode_compressed_message_from_the_producer():
+    evs = [event("a", service="s"), event("b")]
+    body = envelope.encode("acme", [orjson.dumps(e) for e in evs])
+    assert body.startswith('{"v":2,')
+    d = decode(raw_message(1, body))
+    assert d.tenant_id == "acme"
+    assert d.events == evs
+    assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
