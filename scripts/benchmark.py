@@ -94,6 +94,7 @@ class Params:
     e_rate: float = 1000
     e_seconds: float = 20
     e_batch: int = 10
+    e_processes: int = 0  # listener processes; 0: one per 25 clients, at most 4
     drain_timeout: float = 600
     preload_given: bool = False
 
@@ -120,6 +121,7 @@ class Params:
                 e_clients=2,
                 e_rate=50,
                 e_seconds=2,
+                e_processes=2,  # exercise the multi-process listeners too
                 drain_timeout=30,
             )
         elif args.quick:
@@ -830,6 +832,7 @@ class Runner:
             rate=p.e_rate,
             duration=p.e_seconds,
             batch=p.e_batch,
+            processes=p.e_processes,
             drain=30 if not p.quick else 10,
             viewer_tokens=[tenant["viewer_token"]],
             writer_tokens=[tenant["writer_token"]],

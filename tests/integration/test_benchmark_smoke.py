@@ -105,6 +105,7 @@ def test_e_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
     f = report["results"]["e"]["fanout"]
     _ok(f)
     assert f["connected"] == report["params"]["e_clients"]
+    assert f["processes"] == 2  # the listeners ran in child processes
     assert f["delivered_ratio"] == 1.0
 
 
