@@ -646,7 +646,7 @@ class Runner:
 
         from services.cli.generate import EventGenerator
         from services.core.logmodel import wire_to_document
-        from services.core.logstore import LOG_INDEXES
+        from services.core.logstore import log_indexes_for
         from services.log.events import normalize
 
         gen = EventGenerator(self.p.seed + 99)
@@ -659,7 +659,9 @@ class Runner:
         db_name = f"bench_scratch_{os.getpid()}"
         try:
             coll = client[db_name]["logs"]
-            coll.create_indexes(LOG_INDEXES)
+            indexes = log_indexes_for(client.admin.command("buildInfo"))  # as the worker does
+            if indexes:
+                coll.create_indexes(indexes)
             start = time.perf_counter()
             for i in range(0, len(docs), 1000):
                 coll.insert_many(docs[i : i + 1000], ordered=False)

@@ -33,7 +33,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         app.state.stop = asyncio.Event()
 
         async def begin() -> None:
-            # Indexes first: the unique key is what makes redelivery idempotent.
+            # Indexes before the first insert: building them later locks a busy collection.
             await ensure_log_indexes(clients.db)
             consumer.start()
             app.state.retention = asyncio.create_task(
