@@ -4,4 +4,4 @@ from services.core.app import run
 
 if __name__ == "__main__":
     settings = BroadcastSettings()
-    run(lambda: create_app(settings), settings)
+    run(lambda: create_app(settings), settings, ws_per_message_deflate=settings.stream_compression)

