@@ -8,7 +8,8 @@ model: this is the hottest path of ingest, and each error must name its field.
 
 from __future__ import annotations
 
-import os
+import random
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,8 @@ ALIASES = {
 }
 KNOWN = frozenset({"id", "level", "message", "timestamp", *STRING_FIELDS, *OBJECT_FIELDS})
 SERVER_OWNED = frozenset({"tenant_id", "received_at"})  # never taken from a client
+# What iso() writes; a timestamp already in this form is kept once it parses.
+_CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 class EventError(ValueError):
@@ -49,9 +52,15 @@ class EventError(ValueError):
 
 
 def new_event_id(now_ms: int | None = None) -> str:
-    """A UUIDv7: time-ordered, so ids of one client sort roughly by arrival."""
+    """A UUIDv7: time-ordered, so ids of one client sort roughly by arrival.
+
+    The 74 random bits come from ``random`` (seeded from the OS at start and
+    after a fork), not ``os.urandom``: an id must be unique, not secret (a
+    client may send any id it likes), and a system call per event was a tenth
+    of the bulk ingest's CPU.
+    """
     ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = random.getrandbits(80)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     h = f"{value:032x}"
@@ -68,12 +77,15 @@ def _timestamp(value: Any) -> str:
         except (OverflowError, OSError, ValueError):
             raise EventError("timestamp", "epoch value out of range") from None
     if isinstance(value, str):
+        canonical = _CANONICAL_TS.fullmatch(value) is not None
         try:
             dt = datetime.fromisoformat(value)
         except ValueError:
             raise EventError(
                 "timestamp", f"'{value[:40]}' is not RFC 3339 (e.g. 2026-01-31T12:00:00Z)"
             ) from None
+        if canonical:
+            return value  # already what iso() would return (valid: it parsed)
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return iso(dt)
