@@ -81,7 +81,7 @@ class Params:
     a_requests: int = 10_000
     open_rate: float = 1000
     open_seconds: float = 10
-    b_users: int = 4
+    b_users: int = 8  # enough bulk clients to keep the log service busy (4 left it idle 80 %)
     b_requests: int = 100
     raw_docs: int = 20_000
     c_seconds: float = 60
@@ -154,6 +154,7 @@ class Params:
             "a_requests",
             "open_rate",
             "open_seconds",
+            "b_users",
             "c_seconds",
             "d_preload",
             "e_clients",
@@ -1138,6 +1139,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--requests", dest="a_requests", type=int, help="closed-loop requests (a)")
     ap.add_argument("--rate", dest="open_rate", type=float, help="open-loop req/s (a)")
     ap.add_argument("--open-seconds", dest="open_seconds", type=float, help="open loop length")
+    ap.add_argument("--bulk-users", dest="b_users", type=int, help="concurrent bulk clients (b)")
     ap.add_argument("--clients", dest="e_clients", type=int, help="fan-out WS clients (e)")
     ap.add_argument("--fanout-rate", dest="e_rate", type=float, help="fan-out events/s (e)")
     ap.add_argument("--fanout-seconds", dest="e_seconds", type=float, help="fan-out length (e)")
