@@ -105,6 +105,7 @@ async def open_loop(
     statuses: Counter[str] = Counter()
     lag_ms = 0.0
     tasks: set[asyncio.Task[None]] = set()
+    by_second: dict[int, float] = {}  # worst latency of the requests due in each second
 
     async def one(i: int, due: float) -> None:
         start = time.perf_counter()
@@ -119,6 +120,7 @@ async def open_loop(
             if status == "202":
                 corrected.append((end - due) * 1000)
                 service.append((end - start) * 1000)
+                by_second[int(due - t0)] = max(by_second.get(int(due - t0), 0.0), corrected[-1])
 
     t0 = time.perf_counter() + 0.1
     for i in range(total):
@@ -152,6 +154,7 @@ async def open_loop(
         "service_ms": percentiles(service),
         "max_schedule_lag_ms": round(lag_ms, 2),
         "connections_opened": conns.opened,
+        "worst_ms_by_second": {str(k): round(v, 1) for k, v in sorted(by_second.items())},
     }
 
 

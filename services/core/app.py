@@ -264,6 +264,7 @@ def create_service_app(
 # 49 % of the log service's CPU at 1,000 concurrent clients went to the cyclic
 # GC. At 10,000 the share was ~15 % and throughput rose 1,384 -> 1,881 req/s.
 GC_THRESHOLDS = (10_000, 50, 100)
+KEEP_ALIVE_SECONDS = 75  # idle keep-alive of the services; proxies must give up earlier
 
 
 def tune_gc() -> None:
@@ -294,6 +295,10 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: An
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        # Longer than any proxy in front keeps an idle upstream connection (nginx and
+        # ingress-nginx 60 s, ALB 60 s): with uvicorn's 5 s, the proxy reused a
+        # connection the service had just closed and answered a POST with 502.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         ws_ping_interval=None,
         **server,
     )

@@ -178,3 +178,18 @@ def test_ingress_parser_rejects_duplicates():
     }
     with pytest.raises(ValueError, match="twice"):
         k8s_routes.ingress_routes([ingress, ingress])
+
+
+def test_gateway_drops_idle_upstream_connections_before_the_services_do(repo):
+    """Else nginx reuses a connection uvicorn just closed and answers a POST with 502."""
+    import re
+
+    from services.core.app import KEEP_ALIVE_SECONDS
+
+    template = (repo / "docker" / "nginx.conf.template").read_text()
+    upstreams = re.findall(r"upstream (\w+)\s*\{([^}]*)\}", template)
+    assert {name for name, _ in upstreams} == {"auth", "tenant", "log", "broadcast"}
+    for name, body in upstreams:
+        found = re.search(r"keepalive_timeout (\d+)s;", body)
+        assert found, f"upstream {name} has no keepalive_timeout"
+        assert int(found.group(1)) < KEEP_ALIVE_SECONDS, name
