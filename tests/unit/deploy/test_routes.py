@@ -187,7 +187,7 @@ def test_gateway_drops_idle_upstream_connections_before_the_services_do(repo):
     from services.core.app import KEEP_ALIVE_SECONDS
 
     template = (repo / "docker" / "nginx.conf.template").read_text()
-    upstreams = re.findall(r"upstream (\w+)\s*\{([^}]*)\}", template)
+    upstreams = re.findall(r"^\s*upstream (\w+)\s*\{(.*)\}\s*$", template, re.MULTILINE)
     assert {name for name, _ in upstreams} == {"auth", "tenant", "log", "broadcast"}
     for name, body in upstreams:
         found = re.search(r"keepalive_timeout (\d+)s;", body)
