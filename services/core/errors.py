@@ -84,6 +84,10 @@ class Unavailable(LogServerError):
         super().__init__(detail, **kw)
 
 
+class QueryTimeout(LogServerError):
+    status, title, slug = 504, "Gateway Timeout", "query-timeout"
+
+
 def http_status_problem(status: int, detail: str) -> dict[str, Any]:
     """Problem body for errors raised by the framework itself (404 route, 405 method...)."""
     from http import HTTPStatus

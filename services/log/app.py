@@ -16,7 +16,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
 
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
-        app.state.repo = LogRepository(clients.db)
+        app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
         batcher = IngestBatcher(
             sqs_sender(clients.sqs.client, clients.sqs.url),
             linger=settings.ingest_linger_ms / 1000,

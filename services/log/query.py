@@ -7,7 +7,8 @@ tenant, so no code path here can read or delete across tenants.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import orjson
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
-from services.core.errors import NotFound, ValidationFailed
+from services.core.errors import NotFound, QueryTimeout, ValidationFailed
 from services.core.logfilters import LogFilter
 from services.core.logmodel import LOGS, doc_id, document_to_api
 
@@ -55,8 +57,28 @@ class Page:
 
 
 class LogRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    """Reads and deletes of one tenant's events.
+
+    Searches, counts and stats carry ``maxTimeMS``: the storage stops a query that
+    runs longer (a client that gave up does not stop it otherwise, and on FerretDB
+    a broad filter over a big tenant scans for minutes). Exports are not bounded:
+    they stream for as long as the client reads.
+    """
+
+    def __init__(self, db: AsyncDatabase, query_timeout_seconds: float = 30.0) -> None:
         self.logs = db[LOGS]
+        self.timeout_s = query_timeout_seconds
+        self.max_time_ms = max(1, int(query_timeout_seconds * 1000))
+
+    @contextlib.contextmanager
+    def _bounded(self) -> Iterator[None]:
+        try:
+            yield
+        except ExecutionTimeout:
+            raise QueryTimeout(
+                f"The query ran longer than {self.timeout_s:g} s and was stopped. Narrow it: "
+                "a shorter time range (from/to) or more filters."
+            ) from None
 
     async def search(
         self,
@@ -78,10 +100,13 @@ class LogRepository:
             find_query = {"$and": [query, keyset]}
         else:
             find_query = query
-        found = self.logs.find(find_query).sort([("timestamp", order), ("id", order)])
+        found = self.logs.find(find_query, max_time_ms=self.max_time_ms).sort(
+            [("timestamp", order), ("id", order)]
+        )
         if page is not None:
             found = found.skip((page - 1) * limit)
-        docs = await found.limit(limit + 1).to_list()
+        with self._bounded():
+            docs = await found.limit(limit + 1).to_list()
         has_more = len(docs) > limit
         docs = docs[:limit]
         meta: dict[str, Any] = {"limit": limit, "has_more": has_more}
@@ -90,7 +115,8 @@ class LogRepository:
             meta["size"] = limit
         meta["next_cursor"] = encode_cursor(docs[-1], descending) if has_more and docs else None
         if with_total:
-            meta["total"] = await self.logs.count_documents(query)
+            with self._bounded():
+                meta["total"] = await self.logs.count_documents(query, maxTimeMS=self.max_time_ms)
         return Page([document_to_api(d) for d in docs], meta)
 
     async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
@@ -104,11 +130,13 @@ class LogRepository:
     ) -> dict[str, Any]:
         match = flt.to_mongo(tenant_id)
         field = STATS_BY[by]
-        groups = await (
-            await self.logs.aggregate(
-                [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}]
-            )
-        ).to_list()
+        with self._bounded():
+            groups = await (
+                await self.logs.aggregate(
+                    [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}],
+                    maxTimeMS=self.max_time_ms,
+                )
+            ).to_list()
         counts = {str(g["_id"]) if g["_id"] is not None else "(none)": g["count"] for g in groups}
         result: dict[str, Any] = {
             "by": by,
@@ -118,11 +146,13 @@ class LogRepository:
         if interval:
             # FerretDB v1 has no $dateTrunc: group by the minute bucket stored at write
             # time, then roll minutes up into the requested interval here.
-            minutes = await (
-                await self.logs.aggregate(
-                    [{"$match": match}, {"$group": {"_id": "$minute", "count": {"$sum": 1}}}]
-                )
-            ).to_list()
+            with self._bounded():
+                minutes = await (
+                    await self.logs.aggregate(
+                        [{"$match": match}, {"$group": {"_id": "$minute", "count": {"$sum": 1}}}],
+                        maxTimeMS=self.max_time_ms,
+                    )
+                ).to_list()
             step = INTERVALS[interval]
             buckets: dict[int, int] = {}
             for g in minutes:

@@ -10,6 +10,12 @@ from services.core.settings import CoreSettings
 class LogSettings(CoreSettings):
     service_name: str = Field("log", description="Name used in logs and metrics.")
     port: int = Field(8003, description="Port of the log service.")
+    query_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a search, count or stats query may run in the storage before "
+        "it is stopped and answered with 504 (exports are not bounded).",
+    )
     ingest_linger_ms: float = Field(
         4.0, ge=0, le=100, description="How long the batcher waits for concurrent requests."
     )
