@@ -954,9 +954,15 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
     if "d" in results:
         d = results["d"]
         mongo = storage.startswith("MongoDB")
+        p95 = d["search"]["latency_ms"]["p95"]
+        measured = (
+            f"p95 {p95} ms on {storage}"
+            if p95 is not None
+            else f"no search answered in time on {storage} ({d['search']['errors']} errors)"
+        )
         row(
             f"filtered search, {d['preload']['stored']:,}-event tenant: p95 ≤ 50 ms (MongoDB)",
-            f"p95 {d['search']['latency_ms']['p95']} ms on {storage}",
+            measured,
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
             "" if mongo else "FerretDB v1: reported, not judged (DESIGN §6)",
         )
