@@ -43,10 +43,6 @@ SEND_LATENCY = Histogram(
 )
 
 _ENVELOPE_OVERHEAD = 64
-# Messages are compressed (services.core.envelope; JSON logs shrink 3-4x), so a
-# message is filled with up to this many times its size limit of raw events and
-# split again only if its encoding does not fit: fewer, fuller messages.
-COMPRESSION_ALLOWANCE = 3
 
 
 def pack(events: list[bytes], max_bytes: int) -> list[list[bytes]]:
@@ -83,14 +79,6 @@ class _Message:
         self.size = len(self.body)
         return self
 
-    @classmethod
-    def of(cls, tenant_id: str, requests: list[_Request]) -> _Message:
-        msg = cls(tenant_id, requests=list(requests))
-        for req in requests:
-            msg.events.extend(req.events)
-            msg.size += req.size
-        return msg
-
 
 SendBatch = Callable[[list[str]], Awaitable[list[bool]]]
 
@@ -110,7 +98,6 @@ class IngestBatcher:
         self.linger = linger
         self.max_message_bytes = max_message_bytes
         self.max_batch_bytes = max_batch_bytes
-        self.raw_budget = max_message_bytes * COMPRESSION_ALLOWANCE
         self._pending: dict[str, list[_Request]] = {}
         self._pending_bytes = 0
         self._wake = asyncio.Event()
@@ -136,12 +123,10 @@ class IngestBatcher:
         """Return once SQS accepted every event; raise :class:`Unavailable` otherwise."""
         if self._closed:
             raise Unavailable("This log service instance is shutting down; retry.", retry_after=1)
-        if len(pack(events, self.max_message_bytes)) > 1:
+        groups = pack(events, self.max_message_bytes)
+        if len(groups) > 1:
             # Larger than one message: send this request's own messages directly.
-            groups = pack(events, self.raw_budget)
-            await self._send_messages(
-                [part for g in groups for part in self._fit(_Message(tenant_id, g))]
-            )
+            await self._send_messages([_Message(tenant_id, g).encoded() for g in groups])
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         size = sum(len(e) + 1 for e in events)
@@ -153,7 +138,7 @@ class IngestBatcher:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            if not self._closed and self._pending_bytes < self.raw_budget:
+            if not self._closed and self._pending_bytes < self.max_batch_bytes:
                 await asyncio.sleep(self.linger)  # let concurrent requests join
             await self._coalesce_slots.acquire()  # requests keep joining while we wait
             self._wake.clear()
@@ -182,36 +167,14 @@ class IngestBatcher:
         for tenant_id, requests in pending.items():
             current = _Message(tenant_id)
             for req in requests:
-                if current.requests and current.size + req.size > self.raw_budget:
+                if current.requests and current.size + req.size > self.max_message_bytes:
                     messages.append(current)
                     current = _Message(tenant_id)
                 current.events.extend(req.events)
                 current.size += req.size
                 current.requests.append(req)
             messages.append(current)
-        return [part for msg in messages for part in self._fit(msg)]
-
-    def _fit(self, msg: _Message) -> list[_Message]:
-        """Encode; a body over ``max_message_bytes`` is split in two and tried again.
-
-        A coalesced message splits between requests (never inside one: each fits
-        a message uncompressed, so its encoding does); a bulk request's own
-        message between events. One event alone is sent as it is.
-        """
-        msg.encoded()
-        if msg.size <= self.max_message_bytes or len(msg.events) <= 1:
-            return [msg]
-        if msg.requests:
-            if len(msg.requests) == 1:
-                return [msg]
-            half = len(msg.requests) // 2
-            parts = [
-                _Message.of(msg.tenant_id, r) for r in (msg.requests[:half], msg.requests[half:])
-            ]
-        else:
-            half = len(msg.events) // 2
-            parts = [_Message(msg.tenant_id, e) for e in (msg.events[:half], msg.events[half:])]
-        return [fitted for part in parts for fitted in self._fit(part)]
+        return [msg.encoded() for msg in messages]
 
     def _to_batches(self, messages: list[_Message]) -> list[list[_Message]]:
         batches: list[list[_Message]] = []
