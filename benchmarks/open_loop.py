@@ -18,7 +18,13 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.common import event_bodies, load_config, percentiles, write_summary
+from benchmarks.common import (
+    event_bodies,
+    install_uvloop,
+    load_config,
+    percentiles,
+    write_summary,
+)
 
 
 class Connections:
@@ -160,12 +166,7 @@ async def open_loop(
 
 def main() -> None:
     cfg = load_config()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
     started = time.time()
     summary = asyncio.run(
         open_loop(

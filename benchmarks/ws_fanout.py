@@ -30,7 +30,7 @@ import aiohttp
 import orjson
 import websockets
 
-from benchmarks.common import load_config, percentiles, write_summary
+from benchmarks.common import install_uvloop, load_config, percentiles, write_summary
 from services.cli.generate import EventGenerator
 
 
@@ -142,22 +142,64 @@ async def fanout(
     await asyncio.gather(*readers, return_exceptions=True)
     deliveries = sum(received)
     expected = sent * clients
+    return summarize(
+        scenario="e_fanout" if not listen_only else "c_tail",
+        clients=clients,
+        connected=connected,
+        connect_seconds=connect_seconds,
+        compression=compression,
+        rate=None if listen_only else rate,
+        batch=batch,
+        sent=sent,
+        ingest_ms=ingest_ms,
+        ingest_errors=ingest_errors,
+        events_per_s=None if listen_only else round(sent / duration, 1),
+        deliveries=deliveries,
+        expected=None if listen_only else expected,
+        elapsed=elapsed,
+        closes=closes,
+        latencies=latencies,
+    )
+
+
+def summarize(
+    *,
+    scenario: str,
+    clients: int,
+    connected: int,
+    connect_seconds: float,
+    compression: str | None,
+    rate: float | None,
+    batch: int,
+    sent: int,
+    ingest_ms: list[float],
+    ingest_errors: Counter[str],
+    events_per_s: float | None,
+    deliveries: int,
+    expected: int | None,
+    elapsed: float,
+    closes: Counter[str],
+    latencies: list[float],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The summary of one fan-out run (``latencies`` kept raw for merging)."""
     return {
-        "scenario": "e_fanout" if not listen_only else "c_tail",
+        "scenario": scenario,
         "clients": clients,
+        **extra,
         "connected": connected,
         "connect_seconds": round(connect_seconds, 2),
         "compression": compression,
-        "target_rate": None if listen_only else rate,
+        "target_rate": rate,
         "batch": batch,
         "events": sent,
         "requests": len(ingest_ms) + sum(ingest_errors.values()),
         "errors": sum(ingest_errors.values()),
         "ingest_errors": dict(ingest_errors),
         "ingest_ms": percentiles(ingest_ms),
-        "events_per_s": round(sent / duration, 1) if not listen_only else None,
+        "events_per_s": events_per_s,
         "deliveries": deliveries,
-        "expected_deliveries": None if listen_only else expected,
+        "expected_deliveries": expected,
         "delivered_ratio": round(deliveries / expected, 4) if expected else None,
         "deliveries_per_s": round(deliveries / elapsed, 1) if elapsed else 0.0,
         "closes": dict(closes),
@@ -227,12 +269,7 @@ def _listener(
     cfg: dict[str, Any], index: int, share: int, marker: str, channel: Any, stop: Any
 ) -> None:
     """A child process: ``share`` clients listen until the parent says stop."""
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
 
     async def run() -> dict[str, Any]:
         done = asyncio.Event()
@@ -253,7 +290,7 @@ def _listener(
                 listen_only=True,
                 compression=cfg.get("compression", "deflate"),
                 stop=done,
-                on_connected=lambda: channel.put(("connected", share)),
+                on_connected=lambda: channel.put(("connected", index)),
                 on_progress=lambda n: channel.put(("progress", index, n)),
             )
         finally:
@@ -289,7 +326,6 @@ async def fanout_processes(
     loop = asyncio.get_running_loop()
     delivered = [0] * processes  # cumulative deliveries each child reported last
     results: list[dict[str, Any]] = []
-    connected = 0
 
     async def read(wait_s: float) -> tuple[str, Any] | None:
         try:
@@ -304,7 +340,6 @@ async def fanout_processes(
             item = await read(1.0)
             if item and item[0] == "connected":
                 reported += 1
-                connected += item[1]
         connect_seconds = time.monotonic() - connect_start
         await asyncio.sleep(1.0)
         ingest_ms: list[float] = []
@@ -338,45 +373,33 @@ async def fanout_processes(
             results.append(item[1])
     for child in children:
         child.join(timeout=30)
-    latencies = [x for r in results for x in r["latencies"]]
-    deliveries = sum(r["deliveries"] for r in results)
-    expected = sent * clients
     closes: Counter[str] = Counter()
     for r in results:
         closes.update(r["closes"])
-    return {
-        "scenario": "e_fanout",
-        "clients": clients,
-        "processes": processes,
-        "connected": connected,
-        "connect_seconds": round(connect_seconds, 2),
-        "compression": cfg.get("compression", "deflate"),
-        "target_rate": cfg.get("rate", 1000),
-        "batch": cfg.get("batch", 10),
-        "events": sent,
-        "requests": len(ingest_ms) + sum(ingest_errors.values()),
-        "errors": sum(ingest_errors.values()),
-        "ingest_errors": dict(ingest_errors),
-        "ingest_ms": percentiles(ingest_ms),
-        "events_per_s": round(sent / cfg.get("duration", 20), 1),
-        "deliveries": deliveries,
-        "expected_deliveries": expected,
-        "delivered_ratio": round(deliveries / expected, 4) if expected else None,
-        "deliveries_per_s": round(deliveries / elapsed, 1) if elapsed else 0.0,
-        "closes": dict(closes),
-        "seconds": round(elapsed, 2),
-        "latency_ms": percentiles(latencies),
-    }
+    return summarize(
+        scenario="e_fanout",
+        clients=clients,
+        processes=processes,
+        connected=sum(r["connected"] for r in results),
+        connect_seconds=connect_seconds,
+        compression=cfg.get("compression", "deflate"),
+        rate=cfg.get("rate", 1000),
+        batch=cfg.get("batch", 10),
+        sent=sent,
+        ingest_ms=ingest_ms,
+        ingest_errors=ingest_errors,
+        events_per_s=round(sent / cfg.get("duration", 20), 1),
+        deliveries=sum(r["deliveries"] for r in results),
+        expected=sent * clients,
+        elapsed=elapsed,
+        closes=closes,
+        latencies=[x for r in results for x in r["latencies"]],
+    )
 
 
 def main() -> None:
     cfg = load_config()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
 
     async def run() -> dict[str, Any]:
         stop = asyncio.Event()

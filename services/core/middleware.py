@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.jsonlog import request_id_var
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.core.settings import AccessLog
 
 log = logging.getLogger("logserver.http")
-AccessLog = Literal["all", "errors", "off"]
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 

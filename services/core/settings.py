@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+AccessLog = Literal["all", "errors", "off"]
+
 
 class CoreSettings(BaseSettings):
     """Settings every service understands."""
@@ -21,7 +23,7 @@ class CoreSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     port: int = Field(8000, description="Port the HTTP server listens on.")
     log_level: str = Field("INFO", description="Python log level of the JSON logs.")
-    access_log: Literal["all", "errors", "off"] = Field(
+    access_log: AccessLog = Field(
         "errors",
         description="One log line per request: `all`, `errors` (4xx/5xx and slow requests "
         "only; ingest at thousands of requests/s would otherwise log more than it stores) "
