@@ -975,7 +975,7 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             f"filtered search, {d['preload']['stored']:,}-event tenant: p95 ≤ 50 ms (MongoDB)",
             measured,
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
-            "" if mongo else "FerretDB v1: reported, not judged (DESIGN §6)",
+            "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
     rss: dict[str, float] = {}
     for r in results.values():
@@ -1097,7 +1097,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     out += ["| " + " | ".join(r) + " |" for r in scenario_rows(doc["results"])]
-    out += ["", "## DESIGN §7 targets", "", "| target | measured | met |", "|---|---|---|"]
+    out += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for t in doc["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
         note = f" ({t['note']})" if t["note"] else ""
@@ -1131,7 +1131,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "The closed-loop run stops after exactly the request budget; the open-loop run "
         "measures each request from its scheduled send time, so queueing in the load "
         "generator is counted too.",
-        "- FerretDB v1 on SQLite evaluates most filters in Go and sorts in memory (DESIGN §6): "
+        "- FerretDB v1 on SQLite filters in Go, sorts in memory (docs/architecture.md#backends): "
         "search latencies and the raw insert_many rate are those of this dev backend, "
         "not of MongoDB.",
         f"- Reproduce: `make benchmark` (all) or `make benchmark SCENARIO=a`; parameters: "

@@ -68,7 +68,7 @@ def log_indexes_for(build_info: dict[str, Any]) -> list[IndexModel]:
     """The indexes worth having on this storage (from its ``buildInfo``).
 
     FerretDB v1 pushes only ``_id`` equality down to SQLite and filters and sorts
-    everything else in Go (DESIGN §6), so secondary indexes never serve a query
+    everything else in Go (docs/architecture.md#backends), so secondary indexes never serve a query
     there; they only cost writes (inserts took 60 % more of FerretDB's CPU with
     them: 175 vs 110 us a document). Idempotency does not need them either: it
     comes from ``_id`` = ``{tenant}:{id}``.

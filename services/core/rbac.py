@@ -1,4 +1,4 @@
-"""The one roles table (DESIGN §4). Every route declares a permission; nothing else checks roles."""
+"""The one roles table (README.md#roles). Routes declare a permission; nothing else checks roles."""
 
 from __future__ import annotations
 

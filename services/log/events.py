@@ -1,4 +1,4 @@
-"""Validation and normalization of incoming events (DESIGN §3). Pure functions, no I/O.
+"""Pure validation and normalization of incoming events (docs/architecture.md#data-model).
 
 Accepts the field names of every system this replaces (``severity``,
 ``app_name``, ``datetime``, ``msg``...) and keeps unknown top-level fields under

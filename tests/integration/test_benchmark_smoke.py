@@ -1,6 +1,6 @@
 """`make benchmark` cannot rot: a seconds-long run of every scenario against the test stack.
 
-Not a performance test (DESIGN §7 targets are measured by `make benchmark`, never
+Not a performance test (the README's targets are measured by `make benchmark`, never
 by timed tests): it asserts only that each scenario ran, produced numbers and
 saw no errors, and that the report files were written.
 """
@@ -115,7 +115,7 @@ def test_report_files_and_resources(report: dict[str, Any]) -> None:
     assert set(doc["results"]) == {"a", "b", "c", "d", "e"}
     assert doc["machine"]["nproc"] >= 1 and doc["machine"]["storage"]
     md = (out / "smoke.md").read_text()
-    assert "| scenario | req/s |" in md and "DESIGN §7 targets" in md
+    assert "| scenario | req/s |" in md and "## Targets" in md
     rss = doc["results"]["a"]["resources"]["rss_max_mb"]
     assert {"log", "worker", "broadcast"} <= set(rss) and rss["log"] > 0
     assert doc["targets"] and all("measured" in t for t in doc["targets"])

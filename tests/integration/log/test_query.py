@@ -315,7 +315,7 @@ async def test_cleanup_bounds(api: Api) -> None:
 async def test_explain_shows_how_the_storage_answers(api: Api, populated, cfg) -> None:
     """On MongoDB the main queries must be index scans. FerretDB v1 (SQLite) pushes
     only `_id` equality down to its engine, which is why GET /logs/{id} reads by
-    `_id`; there the other filters run in Go (DESIGN §6), which this test states."""
+    `_id`; there other filters run in Go (docs/architecture.md#backends), as this test states."""
     from pymongo import AsyncMongoClient
 
     from services.core.logfilters import parse_params
