@@ -396,3 +396,27 @@ async def test_frames_are_not_compressed_per_client_by_default(
         # offered by the client, declined by the server (LOGSERVER_STREAM_COMPRESSION)
         assert "sec-websocket-extensions" not in ws.response.headers
         assert orjson.loads(await ws.recv())["type"] in ("heartbeat", "events")
+
+
+async def _first_frame(ws: websockets.ClientConnection, within: float) -> dict:
+    async with asyncio.timeout(within):
+        return orjson.loads(await ws.recv())
+
+
+async def test_rapid_reconnects_of_one_tenant_each_stream_at_once(
+    api: Api, cfg: StackConfig, tenant_tokens
+) -> None:
+    """Closing a tenant's last stream and opening a new one at once (a page refresh, a
+    restarted `logserver tail`) must not leave the new one waiting for a subscription."""
+    _, tokens = tenant_tokens
+    url = ws_url(cfg.gateway_url, token=tokens["viewer"], tail="1")
+    for cycle in range(20):
+        async with websockets.connect(url) as ws:
+            # `tail=1` answers with its replay frame as soon as the hub has subscribed
+            frame = await _first_frame(ws, within=3)
+            assert frame["type"] == "events" and frame["replay"] is True, (cycle, frame)
+            if cycle % 5 == 4:  # and it is live: an event ingested now arrives
+                await post(api, tokens["writer"], [{"id": f"rc{cycle}", "message": "m"}])
+                async with asyncio.timeout(15):
+                    while not any(e["id"] == f"rc{cycle}" for e in frame.get("data", [])):
+                        frame = orjson.loads(await ws.recv())
