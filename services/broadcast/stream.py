@@ -126,14 +126,22 @@ class AccessWatch:
         self._changed = asyncio.Event()
         self._changed.set()  # a change may have come between the authorization and now
         self._unsubscribe = invalidations.subscribe(self._on_change)
+        self._task: asyncio.Task[LogServerError] | None = None
 
     def _on_change(self, change: Invalidation) -> None:
         p = self.principal
         if change.affects_key(p.sub, p.tenant_claim) or change.affects_tenant(self.tenant):
             self._changed.set()
 
+    def start(self) -> asyncio.Task[LogServerError]:
+        """Run :meth:`ended` in a task; it finishes with the reason to close the stream."""
+        self._task = asyncio.create_task(self.ended())
+        return self._task
+
     def close(self) -> None:
         self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
 
     async def ended(self) -> LogServerError:
         """Return the reason to close the stream, once there is one."""
@@ -189,7 +197,7 @@ async def serve(ws: WebSocket) -> None:
         tenant,
         settings.credential_cache_seconds,
     )
-    access = asyncio.create_task(watch.ended())
+    access = watch.start()
     closing = asyncio.Event()
     sub = Subscriber(
         tenant=tenant,
@@ -201,7 +209,6 @@ async def serve(ws: WebSocket) -> None:
     try:
         await hub.add(sub)
     except TimeoutError:
-        access.cancel()
         watch.close()
         await hub.remove(sub)
         await _refuse(ws, Unavailable("Live fan-out (Redis) is unavailable; reconnect soon."))
@@ -225,7 +232,6 @@ async def serve(ws: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
-        access.cancel()
         watch.close()
         await hub.remove(sub)
 

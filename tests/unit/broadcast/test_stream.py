@@ -148,11 +148,17 @@ async def test_storage_trouble_keeps_the_stream(
     ended.cancel()
 
 
-def test_close_stops_listening(creds: FakeCredentials, bus: InvalidationBus) -> None:
+async def test_close_stops_listening_and_watching(
+    creds: FakeCredentials, bus: InvalidationBus
+) -> None:
     w = watch(creds, bus)
+    task = w.start()
+    await creds.until_checks(1)
     assert bus.has_subscribers
     w.close()
     assert not bus.has_subscribers
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_check_interval_has_a_floor(creds: FakeCredentials, bus: InvalidationBus) -> None:
