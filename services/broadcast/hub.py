@@ -5,6 +5,11 @@ this process has clients of that tenant. Each published batch is decoded
 once; each event is serialized once; clients with the same filter share one
 frame. Every client has a bounded queue: the Redis reader never waits for a
 client, and a client whose queue is full is marked slow and dropped.
+
+A new client waits until Redis confirmed its tenant's subscription (so a
+``tail=N`` replay read afterwards leaves no gap); when the channel is still
+subscribed, because the tenant's last client left a moment ago, it is live
+at once.
 """
 
 from __future__ import annotations
@@ -76,15 +81,64 @@ class Subscriber:
             self.on_slow()
 
 
+class Subscriptions:
+    """Which channels the reader asked Redis for, and which Redis confirmed.
+
+    Pure bookkeeping (no I/O), kept by the hub rather than by the reader task so
+    a client arriving for a channel that is still subscribed is confirmed at
+    once. Redis answers commands in order, so a channel is live once the reply
+    to its *latest* SUBSCRIBE was read and no UNSUBSCRIBE was sent since.
+    """
+
+    def __init__(self) -> None:
+        self.requested: set[str] = set()  # SUBSCRIBE sent, no UNSUBSCRIBE since
+        self._pending: dict[str, int] = {}  # SUBSCRIBE replies not read yet
+        self._live: dict[str, asyncio.Event] = {}
+
+    def live(self, channel: str) -> asyncio.Event:
+        """Set while ``channel`` is confirmed subscribed; what a new client waits on."""
+        event = self._live.get(channel)
+        if event is None:
+            event = self._live[channel] = asyncio.Event()
+        return event
+
+    def plan(self, wanted: set[str]) -> tuple[set[str], set[str]]:
+        """The (subscribe, unsubscribe) commands that reach ``wanted``; recorded as sent."""
+        to_subscribe, to_unsubscribe = wanted - self.requested, self.requested - wanted
+        for channel in to_subscribe:
+            self._pending[channel] = self._pending.get(channel, 0) + 1
+        self.requested = set(wanted)
+        # Only a wanted channel can have a client waiting on its event.
+        for channel in set(self._live) - wanted:
+            self._live.pop(channel).clear()
+        return to_subscribe, to_unsubscribe
+
+    def confirmed(self, channel: str) -> None:
+        """Redis replied to a SUBSCRIBE of ``channel``."""
+        left = self._pending.pop(channel, 0) - 1
+        if left > 0:
+            self._pending[channel] = left  # a later SUBSCRIBE is still unanswered
+        elif channel in self.requested:
+            self.live(channel).set()
+
+    def reset(self) -> None:
+        """The connection was lost: nothing is subscribed any more."""
+        self.requested.clear()
+        self._pending.clear()
+        for event in self._live.values():
+            event.clear()
+
+
 class Hub:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._subs: dict[str, set[Subscriber]] = {}
-        self._confirmed: dict[str, asyncio.Event] = {}
+        self._channels = Subscriptions()
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self.poll_seconds = 0.05  # bounds how long a new tenant waits for its subscription
+        self._backoff_seconds = 0.2  # first wait before resubscribing after Redis was lost
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -105,15 +159,15 @@ class Hub:
 
     async def add(self, sub: Subscriber, confirm_within: float = 10.0) -> None:
         """Register a client; returns once Redis confirmed the tenant's subscription,
-        so a replay read from MongoDB afterwards leaves no gap before live events."""
-        channel = CHANNEL_PREFIX + sub.tenant
+        so a replay read from MongoDB afterwards leaves no gap before live events.
+        A channel still subscribed (its tenant's last client just left) is live at once."""
         if sub.tenant not in self._subs:
             self._subs[sub.tenant] = set()
-            self._confirmed[channel] = asyncio.Event()
             TENANTS.set(len(self._subs))
         self._subs[sub.tenant].add(sub)
         CLIENTS.inc()
-        await asyncio.wait_for(self._confirmed[channel].wait(), confirm_within)
+        live = self._channels.live(CHANNEL_PREFIX + sub.tenant)
+        await asyncio.wait_for(live.wait(), confirm_within)
 
     async def remove(self, sub: Subscriber) -> None:
         subs = self._subs.get(sub.tenant)
@@ -122,8 +176,7 @@ class Hub:
         subs.discard(sub)
         CLIENTS.dec()
         if not subs:
-            del self._subs[sub.tenant]
-            self._confirmed.pop(CHANNEL_PREFIX + sub.tenant, None)
+            del self._subs[sub.tenant]  # the reader unsubscribes on its next turn
             TENANTS.set(len(self._subs))
 
     # --- redis ---------------------------------------------------------------------
@@ -131,22 +184,20 @@ class Hub:
     async def _read_forever(self) -> None:
         """The only task that touches the pub/sub connection: it applies subscription
         changes between reads, so no command races another on that connection."""
-        backoff = 0.2
+        backoff = self._backoff_seconds
         while not self._closed:
-            subscribed: set[str] = set()
             try:
                 self._pubsub = self.redis.pubsub()
                 # A placeholder channel keeps the connection in subscribed mode while idle.
                 await self._pubsub.subscribe(IDLE_CHANNEL)
-                backoff = 0.2
+                backoff = self._backoff_seconds
                 while True:
                     wanted = {CHANNEL_PREFIX + t for t in self._subs}
-                    if wanted - subscribed:
-                        await self._pubsub.subscribe(*(wanted - subscribed))
-                        subscribed |= wanted
-                    if subscribed - wanted:
-                        await self._pubsub.unsubscribe(*(subscribed - wanted))
-                        subscribed &= wanted
+                    to_subscribe, to_unsubscribe = self._channels.plan(wanted)
+                    if to_subscribe:
+                        await self._pubsub.subscribe(*to_subscribe)
+                    if to_unsubscribe:
+                        await self._pubsub.unsubscribe(*to_unsubscribe)
                     message = await self._pubsub.get_message(timeout=self.poll_seconds)
                     if message is not None:
                         self._on_message(message)
@@ -155,8 +206,7 @@ class Hub:
             except Exception as exc:
                 log.warning("redis fan-out lost; resubscribing", extra={"error": str(exc)})
                 REDIS_RECONNECTS.inc()
-                for event in self._confirmed.values():
-                    event.clear()
+                self._channels.reset()
                 with contextlib.suppress(Exception):
                     await self._pubsub.aclose()
                 await asyncio.sleep(backoff)
@@ -168,8 +218,8 @@ class Hub:
         if isinstance(channel, bytes):
             channel = channel.decode()
         if kind == "subscribe":
-            if channel in self._confirmed:
-                self._confirmed[channel].set()
+            if channel:
+                self._channels.confirmed(channel)
             return
         if kind != "message" or not channel or not channel.startswith(CHANNEL_PREFIX):
             return

@@ -1,9 +1,15 @@
 """One live-tail connection: authenticate, subscribe, replay `tail=N`, then stream.
 
-Close codes (sent after an ``{"type":"error"}`` frame, before any event):
-4401 missing/invalid token, 4403 role or tenant not allowed, 4404 unknown
-tenant, 4422 invalid filter, 4408 too slow (buffer overflow), 1013 backend
-unavailable (retry); on shutdown the server closes with 1012 (service restart).
+Close codes (sent after an ``{"type":"error"}`` frame): 4401 missing/invalid
+token, 4403 role or tenant not allowed, 4404 unknown tenant, 4422 invalid
+filter, 4408 too slow (buffer overflow), 1013 backend unavailable (retry); on
+shutdown the server closes with 1012 (service restart).
+
+An open stream stays subject to its token: it is closed with 4401 when the
+token expires, its API key is revoked or its tenant disabled (4404 for a
+platform admin's stream of a tenant that is disabled). Changes announced on
+the invalidation bus close it at once; a re-check every
+``credential_cache_seconds`` bounds the delay should an announcement be lost.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.broadcast.hub import Hub, Subscriber, events_frame
+from services.core.credentials import CredentialStatus
 from services.core.errors import (
     BadRequest,
     Forbidden,
@@ -27,6 +34,7 @@ from services.core.errors import (
     Unavailable,
     ValidationFailed,
 )
+from services.core.invalidation import Invalidation, InvalidationBus
 from services.core.logfilters import parse_params
 from services.core.logstore import recent_events
 from services.core.principal import Principal
@@ -42,6 +50,11 @@ CLOSE_SLOW = 4408
 CLOSE_INVALID = 4422
 CLOSE_TRY_AGAIN = 1013
 STREAM_OPTIONS = frozenset({"tail", "token", "tenant"})
+NO_TOKEN = (
+    "Send a bearer token: as the `?token=<token>` query parameter or as "
+    "`Sec-WebSocket-Protocol: bearer, <token>` (both work in a browser, which cannot "
+    "set headers on a WebSocket), or in an `Authorization: Bearer <token>` header."
+)
 
 _CODES: list[tuple[type[LogServerError], int, str]] = [
     (Unauthorized, CLOSE_UNAUTHORIZED, "unauthorized"),
@@ -76,6 +89,8 @@ async def authorize(ws: WebSocket) -> tuple[Principal, str]:
         or ws.query_params.get("token")
         or token_from_websocket_protocols(ws.headers.get("sec-websocket-protocol"))
     )
+    if not token:
+        raise Unauthorized(NO_TOKEN)
     principal = await verify_token(ws.app.state, token)
     requested = ws.headers.get("x-tenant-id") or ws.query_params.get("tenant")
     principal = principal.acting_on(requested)
@@ -85,6 +100,70 @@ async def authorize(ws: WebSocket) -> tuple[Principal, str]:
     if principal.is_platform_admin:
         await ws.app.state.credentials.ensure_tenant(tenant)
     return principal, tenant
+
+
+class AccessWatch:
+    """Tells when an open stream may no longer be served, and why.
+
+    It listens from its creation (right after the connection was authorized) so
+    no announced change is missed, checks once at once, then again on every
+    change that concerns the stream's key or tenant and at least every
+    ``every`` seconds; the token's expiry ends it too.
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialStatus,
+        invalidations: InvalidationBus,
+        principal: Principal,
+        tenant: str,
+        every: float,
+    ) -> None:
+        self.credentials = credentials
+        self.principal = principal
+        self.tenant = tenant
+        self.every = max(every, 1.0)
+        self._changed = asyncio.Event()
+        self._changed.set()  # a change may have come between the authorization and now
+        self._unsubscribe = invalidations.subscribe(self._on_change)
+        self._task: asyncio.Task[LogServerError] | None = None
+
+    def _on_change(self, change: Invalidation) -> None:
+        p = self.principal
+        if change.affects_key(p.sub, p.tenant_claim) or change.affects_tenant(self.tenant):
+            self._changed.set()
+
+    def start(self) -> asyncio.Task[LogServerError]:
+        """Run :meth:`ended` in a task; it finishes with the reason to close the stream."""
+        self._task = asyncio.create_task(self.ended())
+        return self._task
+
+    def close(self) -> None:
+        self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def ended(self) -> LogServerError:
+        """Return the reason to close the stream, once there is one."""
+        while True:
+            left = self.principal.expires_at - time.time()
+            if left <= 0:
+                return Unauthorized("The token expired; reconnect with a new one.")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(self.every, left))
+            self._changed.clear()
+            if self.principal.expires_at <= time.time():
+                continue
+            try:
+                await self.credentials.ensure_active(self.principal)
+                if self.principal.is_platform_admin:
+                    await self.credentials.ensure_tenant(self.tenant)
+            except (Unauthorized, NotFound) as exc:
+                return exc
+            except Exception as exc:
+                # Cannot tell right now (MongoDB unreachable and nothing cached): keep
+                # streaming rather than cut every client off, and ask on the next turn.
+                log.warning("stream access re-check failed", extra={"error": str(exc)})
 
 
 def _tail(options: dict[str, str], max_tail: int) -> int:
@@ -104,12 +183,21 @@ async def serve(ws: WebSocket) -> None:
     await ws.accept(subprotocol="bearer" if wants_protocol else None)
     try:
         parsed = parse_params(ws.query_params.multi_items(), STREAM_OPTIONS)
-        _principal, tenant = await authorize(ws)
+        principal, tenant = await authorize(ws)
         tail = _tail(parsed.options, settings.stream_max_tail)
     except LogServerError as exc:
         await _refuse(ws, exc)
         return
 
+    state = ws.app.state
+    watch = AccessWatch(
+        state.credentials,
+        state.invalidations,
+        principal,
+        tenant,
+        settings.credential_cache_seconds,
+    )
+    access = watch.start()
     closing = asyncio.Event()
     sub = Subscriber(
         tenant=tenant,
@@ -121,6 +209,7 @@ async def serve(ws: WebSocket) -> None:
     try:
         await hub.add(sub)
     except TimeoutError:
+        watch.close()
         await hub.remove(sub)
         await _refuse(ws, Unavailable("Live fan-out (Redis) is unavailable; reconnect soon."))
         return
@@ -133,30 +222,47 @@ async def serve(ws: WebSocket) -> None:
             if fresh:
                 await ws.send_text(events_frame(fresh, replay=False))
         await _pump(
-            ws, sub, closing, settings.stream_heartbeat_seconds, settings.stream_slow_grace_seconds
+            ws,
+            sub,
+            closing,
+            access,
+            settings.stream_heartbeat_seconds,
+            settings.stream_slow_grace_seconds,
         )
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
+        watch.close()
         await hub.remove(sub)
 
 
 async def _pump(
-    ws: WebSocket, sub: Subscriber, closing: asyncio.Event, heartbeat: float, grace: float
+    ws: WebSocket,
+    sub: Subscriber,
+    closing: asyncio.Event,
+    access: asyncio.Task[LogServerError],
+    heartbeat: float,
+    grace: float,
 ) -> None:
-    """Send queued frames and heartbeats until the client leaves or falls behind."""
+    """Send queued frames and heartbeats until the client leaves, falls behind or
+    loses its access (``access`` ends with the reason)."""
     receiver = asyncio.create_task(_drain_client(ws))
     slow = asyncio.create_task(closing.wait())
     try:
         while True:
             getter = asyncio.create_task(sub.queue.get())
             done, _ = await asyncio.wait(
-                {getter, receiver, slow}, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED
+                {getter, receiver, slow, access},
+                timeout=heartbeat,
+                return_when=asyncio.FIRST_COMPLETED,
             )
             if getter not in done:
                 getter.cancel()
             if receiver in done:
                 return  # client went away
+            if access in done:
+                await _refuse(ws, access.result())
+                return
             if slow in done:
                 await _refuse_slow(ws, sub)
                 return

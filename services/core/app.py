@@ -29,6 +29,7 @@ from services.core.errors import (
     validation_errors,
 )
 from services.core.health import Readiness
+from services.core.invalidation import InvalidationBus
 from services.core.jsonlog import configure_logging
 from services.core.metrics import UNHANDLED_ERRORS, watch_loop_lag
 from services.core.middleware import RequestContextMiddleware
@@ -59,7 +60,12 @@ async def _install_verifier(
         leeway=settings.jwt_leeway_seconds,
     )
     assert clients.db is not None, "token checks need MongoDB (api_keys, tenants)"
-    app.state.credentials = CredentialStatus(clients.db, settings.credential_cache_seconds)
+    credentials = CredentialStatus(clients.db, settings.credential_cache_seconds)
+    # Revocations and tenant changes reach this process's cache at once; the cache
+    # lifetime only bounds the changes whose announcement Redis could not deliver.
+    invalidations: InvalidationBus = app.state.invalidations
+    invalidations.subscribe(credentials.invalidate)
+    app.state.credentials = credentials
 
 
 def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:
@@ -203,7 +209,10 @@ def create_service_app(
     ``redis``); they are opened once in the lifespan, probed by ``/readyz`` and
     closed on shutdown. ``on_startup``/``on_shutdown`` run after the clients
     open and before they close. ``authenticates`` installs the token verifier
-    (JWKS from the auth service unless ``jwks_source`` gives another source).
+    (JWKS from the auth service unless ``jwks_source`` gives another source)
+    and the credential cache. ``app.state.invalidations`` (an
+    :class:`InvalidationBus`) exists before ``on_startup``: a hook may subscribe
+    callbacks to tenant and API-key changes; it listens once anything subscribed.
     """
     need_set = frozenset(needs)
     configure_logging(name, settings.log_level)
@@ -218,6 +227,9 @@ def create_service_app(
         add_default_probes(app.state.readiness, clients, need_set)
         app.state.startup = StartupTasks()
         app.state.readiness.add("startup", app.state.startup.probe)
+        # Tenant and API-key changes, announced by the tenant service; any start-up hook
+        # may subscribe a cache to them (the token verifier's credential cache does).
+        app.state.invalidations = InvalidationBus(clients.redis)
         watchdog = asyncio.create_task(_watch_dependencies(app.state.readiness))
         lag_watch = asyncio.create_task(watch_loop_lag(name))
         try:
@@ -225,12 +237,15 @@ def create_service_app(
                 await on_startup(app)
             if authenticates:
                 await _install_verifier(app, settings, clients, jwks_source)
+            if app.state.invalidations.has_subscribers:
+                app.state.invalidations.start()
             log.info("started", extra={"port": settings.port})
             yield
         finally:
             watchdog.cancel()
             lag_watch.cancel()
             await app.state.startup.cancel()
+            await app.state.invalidations.close()
             if on_shutdown:
                 await on_shutdown(app)
             await clients.close()

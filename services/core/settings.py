@@ -50,7 +50,10 @@ class CoreSettings(BaseSettings):
     )
     sqs_secret_access_key: str | None = Field(None, description="Static SQS secret key.")
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live fan-out.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis: live fan-out, credential-change announcements, the error channel.",
+    )
 
     auth_url: str = Field(
         "http://127.0.0.1:8001", description="Base URL of the auth service (JWKS source)."
@@ -61,7 +64,9 @@ class CoreSettings(BaseSettings):
     credential_cache_seconds: int = Field(
         30,
         description="How long a verified key/tenant status is trusted before MongoDB is asked "
-        "again; bounds how late a revoked key or disabled tenant is noticed.",
+        "again. Changes made through the tenant API apply at once (announced on Redis); this "
+        "only bounds how late one is noticed if its announcement was lost (Redis down). Open "
+        "live-tail streams are re-checked this often too.",
     )
 
     dependency_timeout_seconds: float = Field(

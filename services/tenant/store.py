@@ -3,6 +3,10 @@
 ``_scope`` is the one place tenant isolation lives here: a platform admin
 sees every tenant, a tenant-bound admin only its own, so a handler cannot
 forget the filter. Another tenant's records answer 404, as if absent.
+
+Every write that can change whether a token is accepted (or anything else a
+service caches about a tenant) is announced on the invalidation bus once
+MongoDB has it, so every service applies it at once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from services.core.credentials import (
     new_secret,
 )
 from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.invalidation import Invalidation, InvalidationBus
 from services.core.logstore import ensure_indexes
 from services.core.principal import Principal
 from services.tenant.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
@@ -56,9 +61,10 @@ def _require_platform(principal: Principal, action: str) -> None:
 
 
 class TenantStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, invalidations: InvalidationBus) -> None:
         self.tenants = db[TENANTS]
         self.keys = db[API_KEYS]
+        self.invalidations = invalidations
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.keys, [KEYS_BY_TENANT])
@@ -87,6 +93,7 @@ class TenantStore:
             await self.tenants.insert_one(doc)
         except DuplicateKeyError as exc:
             raise Conflict(f"A tenant with key '{data.key}' already exists.") from exc
+        await self.invalidations.publish(Invalidation(data.key))  # "no such tenant" was cached
         return doc
 
     async def list(
@@ -110,6 +117,7 @@ class TenantStore:
             _require_platform(principal, "enable or disable a tenant")
         changes["updated_at"] = datetime.now(UTC)
         await self.tenants.update_one({"_id": key}, {"$set": changes})
+        await self.invalidations.publish(Invalidation(key))  # status, retention, ...
         return await self.get(principal, key)
 
     async def disable(self, principal: Principal, key: str) -> dict[str, Any]:
@@ -119,6 +127,7 @@ class TenantStore:
         await self.tenants.update_one(
             {"_id": key}, {"$set": {"status": TENANT_DISABLED, "updated_at": now}}
         )
+        await self.invalidations.publish(Invalidation(key))
         return await self.get(principal, key)
 
     async def create_key(
@@ -154,3 +163,5 @@ class TenantStore:
             exists = await self.keys.count_documents({"_id": key_id, "tenant": tenant})
             if not exists:
                 raise NotFound(f"No API key '{key_id}' in tenant '{tenant}'.")
+        # Announced again for a key revoked before: harmless, and a way to make sure.
+        await self.invalidations.publish(Invalidation(tenant, key_id))

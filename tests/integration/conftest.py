@@ -34,7 +34,9 @@ def stack() -> Iterator[ProcessGroup]:
         # Short visibility so redelivery tests do not wait 30 s.
         visibility_timeout=2,
         extra_env={
-            "LOGSERVER_CREDENTIAL_CACHE_SECONDS": "1",
+            # Long, as in production: credential changes must reach every service through
+            # their invalidation, not because a short cache happened to expire.
+            "LOGSERVER_CREDENTIAL_CACHE_SECONDS": "300",
             "LOGSERVER_LOG_LEVEL": "INFO",
             "LOGSERVER_ACCESS_LOG": "all",  # the redaction tests read every request line
             "LOGSERVER_RETENTION_INTERVAL_SECONDS": "5",

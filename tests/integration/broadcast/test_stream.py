@@ -7,6 +7,7 @@ import base64
 import contextlib
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -213,6 +214,8 @@ async def test_bad_tokens_roles_and_filters_close_with_codes(
 
     code, frame = await close_code(ws_url(cfg.gateway_url))
     assert code == 4401 and frame["type"] == "error"
+    # a browser cannot set Authorization on a WebSocket: name the ways it can use
+    assert "?token=" in frame["detail"] and "Sec-WebSocket-Protocol" in frame["detail"]
     code, _ = await close_code(ws_url(cfg.gateway_url, token="not-a-jwt"))
     assert code == 4401
     code, _ = await close_code(ws_url(cfg.gateway_url, token=tokens["writer"]))
@@ -396,3 +399,83 @@ async def test_frames_are_not_compressed_per_client_by_default(
         # offered by the client, declined by the server (LOGSERVER_STREAM_COMPRESSION)
         assert "sec-websocket-extensions" not in ws.response.headers
         assert orjson.loads(await ws.recv())["type"] in ("heartbeat", "events")
+
+
+async def _first_frame(ws: websockets.ClientConnection, within: float) -> dict:
+    async with asyncio.timeout(within):
+        return orjson.loads(await ws.recv())
+
+
+async def test_rapid_reconnects_of_one_tenant_each_stream_at_once(
+    api: Api, cfg: StackConfig, tenant_tokens
+) -> None:
+    """Closing a tenant's last stream and opening a new one at once (a page refresh, a
+    restarted `logserver tail`) must not leave the new one waiting for a subscription."""
+    _, tokens = tenant_tokens
+    url = ws_url(cfg.gateway_url, token=tokens["viewer"], tail="1")
+    for cycle in range(20):
+        async with websockets.connect(url) as ws:
+            # `tail=1` answers with its replay frame as soon as the hub has subscribed
+            frame = await _first_frame(ws, within=3)
+            assert frame["type"] == "events" and frame["replay"] is True, (cycle, frame)
+            if cycle % 5 == 4:  # and it is live: an event ingested now arrives
+                await post(api, tokens["writer"], [{"id": f"rc{cycle}", "message": "m"}])
+                async with asyncio.timeout(15):
+                    while not any(e["id"] == f"rc{cycle}" for e in frame.get("data", [])):
+                        frame = orjson.loads(await ws.recv())
+
+
+async def _closed_with(client: Tail, within: float = 2) -> tuple[int | None, dict]:
+    await eventually(lambda: _closed(client), within=within, every=0.05)
+    return client.ws.close_code, client.frames[-1]
+
+
+async def test_stream_of_a_revoked_key_is_closed_at_once(api: Api, cfg: StackConfig) -> None:
+    tenant = await api.tenant("s")
+    key_id, secret = await api.key(tenant, "viewer")
+    token = await api.token(key_id, secret)
+    async with tail(cfg.gateway_url, token, tail="1") as client:
+        resp = await api.http.delete(
+            f"/api/v1/tenants/{tenant}/api-keys/{key_id}", headers=api.admin
+        )
+        assert resp.status_code == 204
+        code, frame = await _closed_with(client)
+        assert code == 4401
+        assert frame["type"] == "error" and frame["code"] == "unauthorized"
+        assert "revoked" in frame["detail"]
+
+
+async def test_streams_of_a_disabled_tenant_are_closed_at_once(api: Api, cfg: StackConfig) -> None:
+    tenant = await api.tenant("s")
+    other = await api.tenant("o")
+    viewer = await api.token(*await api.key(tenant, "viewer"))
+    bystander = await api.token(*await api.key(other, "viewer"))
+    admin = api.admin["Authorization"].split()[1]
+    async with (
+        tail(cfg.gateway_url, viewer, tail="1") as own,
+        tail(cfg.gateway_url, admin, tail="1", tenant=tenant) as platform,
+        tail(cfg.gateway_url, bystander, tail="1") as unrelated,
+    ):
+        assert (await api.http.delete(f"/api/v1/tenants/{tenant}", headers=api.admin)).is_success
+        code, frame = await _closed_with(own)
+        assert code == 4401 and frame["code"] == "unauthorized" and "disabled" in frame["detail"]
+        code, frame = await _closed_with(platform)  # as when it connects: unknown or disabled
+        assert code == 4404 and frame["code"] == "not_found" and "disabled" in frame["detail"]
+        assert not unrelated.task.done(), "another tenant's stream stays open"
+
+
+async def test_stream_is_closed_when_its_token_expires(api: Api, cfg: StackConfig) -> None:
+    from jose import jwt
+
+    from tests.integration.auth.test_tokens import _claims, _signing_key
+
+    tenant = await api.tenant("s")
+    key_id, _ = await api.key(tenant, "viewer")
+    pem, kid = _signing_key(cfg)
+    expires = int(time.time()) + 3
+    claims = _claims(sub=key_id, tenant=tenant, role="viewer", exp=expires)
+    token = jwt.encode(claims, pem, algorithm="RS256", headers={"kid": kid})
+    async with tail(cfg.gateway_url, token, tail="1") as client:
+        code, frame = await _closed_with(client, within=10)
+        assert time.time() >= expires
+        assert code == 4401 and frame["code"] == "unauthorized" and "expired" in frame["detail"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -69,11 +71,44 @@ async def test_api_key_secret_shown_once_and_stored_hashed(api: Api) -> None:
     assert listed.json()["data"][0]["last_used_at"] is not None
 
 
-async def test_revoked_key_stops_working(api: Api) -> None:
+# One authenticated call per service that verifies tokens itself (each has its own cache).
+def _calls(tenant: str) -> dict[str, str]:
+    return {
+        "auth": "/api/v1/auth/me",
+        "tenant": f"/api/v1/tenants/{tenant}",
+        "log": "/api/v1/logs?limit=1",
+    }
+
+
+async def _answers(api: Api, headers: dict[str, str], tenant: str) -> dict[str, int]:
+    return {
+        service: (await api.http.get(path, headers=headers)).status_code
+        for service, path in _calls(tenant).items()
+    }
+
+
+async def _everywhere(api: Api, headers: dict[str, str], tenant: str, status: int) -> None:
+    """Every service answers ``status`` within 2 s: the stack caches credential status for
+    300 s, so only the change's invalidation can make this happen in time."""
+
+    answers: dict[str, int] = {}
+
+    async def settled():
+        answers.update(await _answers(api, headers, tenant))
+        return set(answers.values()) == {status}
+
+    try:
+        await eventually(settled, within=2, every=0.05)
+    except AssertionError as exc:
+        raise AssertionError(f"expected {status} from every service, got {answers}") from exc
+
+
+async def test_revoked_key_stops_working_at_once_everywhere(api: Api) -> None:
     tenant = await api.tenant()
-    key_id, secret = await api.key(tenant, "viewer")
+    key_id, secret = await api.key(tenant, "admin")
     token = await api.token(key_id, secret)
-    assert (await api.http.get("/api/v1/auth/me", headers=bearer(token))).status_code == 200
+    # every service has now cached this credential as active
+    assert set((await _answers(api, bearer(token), tenant)).values()) == {200}
     resp = await api.http.delete(f"/api/v1/tenants/{tenant}/api-keys/{key_id}", headers=api.admin)
     assert resp.status_code == 204
     refused = await api.http.post(
@@ -81,33 +116,51 @@ async def test_revoked_key_stops_working(api: Api) -> None:
         data={"grant_type": "client_credentials", "client_id": key_id, "client_secret": secret},
     )
     assert refused.status_code == 401
-
-    async def rejected():
-        r = await api.http.get("/api/v1/auth/me", headers=bearer(token))
-        return r.status_code == 401
-
-    await eventually(rejected, within=10)  # the stack's credential cache is 1 s
+    await _everywhere(api, bearer(token), tenant, 401)
     again = await api.http.delete(f"/api/v1/tenants/{tenant}/api-keys/lsk_nope", headers=api.admin)
     assert again.status_code == 404
 
 
-async def test_disabled_tenant_tokens_stop_working(api: Api) -> None:
+async def test_disabling_and_re_enabling_a_tenant_apply_at_once_everywhere(api: Api) -> None:
     tenant = await api.tenant()
     key_id, secret = await api.key(tenant, "admin")
     token = await api.token(key_id, secret)
-    assert (await api.http.get(f"/api/v1/tenants/{tenant}", headers=bearer(token))).is_success
+    as_admin = {**api.admin, "X-Tenant-ID": tenant}
+    assert set((await _answers(api, bearer(token), tenant)).values()) == {200}
+    assert (await api.http.get("/api/v1/logs", headers=as_admin)).status_code == 200
     assert (await api.http.delete(f"/api/v1/tenants/{tenant}", headers=api.admin)).is_success
     refused = await api.http.post(
         "/api/v1/auth/token",
         data={"grant_type": "client_credentials", "client_id": key_id, "client_secret": secret},
     )
     assert refused.status_code == 401
+    await _everywhere(api, bearer(token), tenant, 401)
 
-    async def rejected():
-        r = await api.http.get(f"/api/v1/tenants/{tenant}", headers=bearer(token))
-        return r.status_code == 401
+    async def admin_gets(status: int):
+        return (await api.http.get("/api/v1/logs", headers=as_admin)).status_code == status
 
-    await eventually(rejected, within=10)
+    await eventually(lambda: admin_gets(404), within=2, every=0.05)  # the platform admin too
+    enabled = await api.http.patch(
+        f"/api/v1/tenants/{tenant}", json={"status": "active"}, headers=api.admin
+    )
+    assert enabled.status_code == 200 and enabled.json()["status"] == "active"
+    await _everywhere(api, bearer(token), tenant, 200)  # the README's sequence, without 30 s
+    await eventually(lambda: admin_gets(200), within=2, every=0.05)
+
+
+async def test_a_tenant_created_after_a_miss_is_usable_at_once(api: Api) -> None:
+    key = f"later-{secrets.token_hex(4)}"
+    headers = {**api.admin, "X-Tenant-ID": key}
+    assert (await api.http.get("/api/v1/logs", headers=headers)).status_code == 404  # cached
+    created = await api.http.post(
+        "/api/v1/tenants", json={"key": key, "name": key}, headers=api.admin
+    )
+    assert created.status_code == 201
+
+    async def found():
+        return (await api.http.get("/api/v1/logs", headers=headers)).status_code == 200
+
+    await eventually(found, within=2, every=0.05)
 
 
 TENANT_ENDPOINTS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -194,9 +195,10 @@ async def test_on_message_routes_by_channel_and_ignores_others():
     hub = Hub(client=None)  # no Redis: only the message handler is exercised
     acme, other = sub(tenant="acme"), sub(tenant="other")
     hub._subs = {"acme": {acme}, "other": {other}}
-    hub._confirmed = {"logs:acme": asyncio.Event()}
+    hub._channels.plan({"logs:acme", "logs:other"})
     hub._on_message({"type": "subscribe", "channel": b"logs:acme", "data": 1})
-    assert hub._confirmed["logs:acme"].is_set()
+    assert hub._channels.live("logs:acme").is_set()
+    assert not hub._channels.live("logs:other").is_set()
     data = b"[" + b",".join(orjson.dumps(e) for e in EVENTS[:2]) + b"]"
     hub._on_message({"type": "message", "channel": b"logs:acme", "data": data})
     hub._on_message({"type": "message", "channel": b"logs:acme", "data": b"{not json"})
@@ -204,3 +206,145 @@ async def test_on_message_routes_by_channel_and_ignores_others():
     hub._on_message({"type": "message", "channel": b"logs:nobody", "data": data})
     assert [ids(f) for f in drain(acme)] == [["e1", "e2"]]
     assert other.queue.empty()
+
+
+# --- subscriptions: the reader against an in-memory pub/sub ---------------------------
+
+
+class FakePubSub:
+    """Redis pub/sub semantics in memory: a reply per channel per command, in order."""
+
+    def __init__(self, activity: asyncio.Event) -> None:
+        self.commands: list[tuple[str, tuple[str, ...]]] = []
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.hold_replies = False  # True: replies are queued only by release()
+        self._held: list[dict[str, Any]] = []
+        self.activity = activity  # set on every command
+
+    def _reply(self, kind: str, channels: tuple[str, ...]) -> None:
+        for channel in channels:
+            reply = {"type": kind, "channel": channel.encode(), "data": 1}
+            if self.hold_replies:
+                self._held.append(reply)
+            else:
+                self.replies.put_nowait(reply)
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.replies.put_nowait(self._held.pop(0))
+
+    async def subscribe(self, *channels: str) -> None:
+        self.commands.append(("subscribe", channels))
+        self._reply("subscribe", channels)
+        self.activity.set()
+
+    async def unsubscribe(self, *channels: str) -> None:
+        self.commands.append(("unsubscribe", channels))
+        self._reply("unsubscribe", channels)
+        self.activity.set()
+
+    async def get_message(self, timeout: float) -> dict[str, Any] | None:  # noqa: ASYNC109 (redis-py's signature)
+        try:
+            return await asyncio.wait_for(self.replies.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def aclose(self) -> None:
+        pass
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.pubsubs: list[FakePubSub] = []
+        self.activity = asyncio.Event()
+
+    def pubsub(self) -> FakePubSub:
+        self.pubsubs.append(FakePubSub(self.activity))
+        return self.pubsubs[-1]
+
+
+async def until(hub: Hub, condition: Callable[[], bool], within: float = 1.0) -> None:
+    """Wait until ``condition`` holds, re-checking whenever the reader sends a command."""
+    activity = hub.redis.activity
+    async with asyncio.timeout(within):
+        while not condition():
+            activity.clear()
+            await activity.wait()
+
+
+@pytest.fixture
+async def hub() -> Any:
+    hub = Hub(FakeRedis())  # type: ignore[arg-type]
+    hub.poll_seconds = 0.01
+    hub.start()
+    yield hub
+    await hub.close()
+
+
+def commands(hub: Hub) -> list[tuple[str, tuple[str, ...]]]:
+    return [c for c in hub.redis.pubsubs[-1].commands if c[1] != ("logserver:broadcast-idle",)]
+
+
+async def test_first_client_of_a_tenant_waits_for_the_subscription(hub: Hub) -> None:
+    await asyncio.wait_for(hub.add(sub(tenant="acme")), 1)
+    assert commands(hub) == [("subscribe", ("logs:acme",))]
+
+
+async def test_tenant_readded_before_the_reader_noticed_streams_at_once(hub: Hub) -> None:
+    """The reconnect bug: last client leaves, a new one arrives between two polls."""
+    first = sub(tenant="acme")
+    await asyncio.wait_for(hub.add(first), 1)
+    await hub.remove(first)  # no await point inside: the reader has not seen it
+    again = sub(tenant="acme")
+    await asyncio.wait_for(hub.add(again, confirm_within=5), 1)  # still subscribed: at once
+    assert commands(hub) == [("subscribe", ("logs:acme",))]
+    data = orjson.dumps([event("live")])
+    hub._on_message({"type": "message", "channel": b"logs:acme", "data": data})
+    assert [ids(f) for f in drain(again)] == [["live"]]
+
+
+async def test_tenant_readded_after_the_reader_unsubscribed_resubscribes(hub: Hub) -> None:
+    first = sub(tenant="acme")
+    await asyncio.wait_for(hub.add(first), 1)
+    await hub.remove(first)
+    await until(hub, lambda: ("unsubscribe", ("logs:acme",)) in commands(hub))
+    await asyncio.wait_for(hub.add(sub(tenant="acme")), 1)
+    assert commands(hub) == [
+        ("subscribe", ("logs:acme",)),
+        ("unsubscribe", ("logs:acme",)),
+        ("subscribe", ("logs:acme",)),
+    ]
+
+
+async def test_reply_to_an_earlier_subscribe_does_not_confirm_a_later_one(hub: Hub) -> None:
+    """SUBSCRIBE, UNSUBSCRIBE, SUBSCRIBE: only the last reply proves the channel is live
+    again; confirming on the first would open a gap before the `tail=N` replay."""
+    pubsub = hub.redis.pubsubs[-1]
+    pubsub.hold_replies = True
+    first = sub(tenant="acme")
+    adding = asyncio.ensure_future(hub.add(first))
+    await until(hub, lambda: len(commands(hub)) == 1)
+    await hub.remove(first)
+    await until(hub, lambda: len(commands(hub)) == 2)  # the reader unsubscribed
+    second = sub(tenant="acme")
+    waiting = asyncio.ensure_future(hub.add(second, confirm_within=5))
+    await until(hub, lambda: len(commands(hub)) == 3)  # ...and subscribed again
+    pubsub.release(2)  # the replies to the first SUBSCRIBE and to the UNSUBSCRIBE
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    pubsub.release(1)  # the reply to the second SUBSCRIBE
+    await asyncio.wait_for(waiting, 1)
+    adding.cancel()
+
+
+async def test_lost_connection_resubscribes_and_confirms_again(hub: Hub) -> None:
+    await asyncio.wait_for(hub.add(sub(tenant="acme")), 1)
+    broken = hub.redis.pubsubs[-1]
+
+    async def fail(timeout: float) -> None:  # noqa: ASYNC109 (redis-py's signature)
+        raise ConnectionError("redis went away")
+
+    broken.get_message = fail  # type: ignore[method-assign]
+    await until(hub, lambda: len(hub.redis.pubsubs) == 2 and bool(commands(hub)), within=2)
+    assert commands(hub) == [("subscribe", ("logs:acme",))]
+    await asyncio.wait_for(hub.add(sub(tenant="acme")), 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from typing import Any
@@ -16,7 +17,8 @@ from services.core.credentials import (
     new_secret,
     secret_matches,
 )
-from services.core.errors import Unauthorized, Unavailable
+from services.core.errors import NotFound, Unauthorized, Unavailable
+from services.core.invalidation import Invalidation
 from services.core.principal import Principal
 
 # --- secrets -----------------------------------------------------------------------
@@ -60,13 +62,17 @@ class FakeCollection:
         self.docs = docs or {}
         self.calls = 0
         self.error: Exception | None = None
+        self.gate: asyncio.Event | None = None  # set: answers wait for it (after reading)
 
     async def find_one(self, flt: dict[str, Any], projection: Any = None) -> dict | None:
         self.calls += 1
         if self.error is not None:
             raise self.error
         doc = self.docs.get(flt["_id"])
-        return dict(doc) if doc is not None else None
+        answer = dict(doc) if doc is not None else None  # read now...
+        if self.gate is not None:
+            await self.gate.wait()  # ...answered later, as a query in flight is
+        return answer
 
 
 class FakeDb(dict):
@@ -219,3 +225,121 @@ async def test_tenant_lookup_error_is_unavailable(status: CredentialStatus, db: 
     db.tenants.error = TimeoutError("slow")
     with pytest.raises(Unavailable):
         await status.ensure_active(principal("lsk_acme", "acme"))
+
+
+# --- invalidation ------------------------------------------------------------------
+
+
+async def settle() -> None:
+    """Let started tasks run up to their next real wait (no I/O involved)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_invalidated_key_is_looked_up_again_at_once(
+    status: CredentialStatus, db: FakeDb
+) -> None:
+    p = principal("lsk_acme", "acme")
+    await status.ensure_active(p)
+    db.api_keys.docs["lsk_acme"]["revoked_at"] = "now"
+    status.invalidate(Invalidation("acme", "lsk_acme"))
+    with pytest.raises(Unauthorized):
+        await status.ensure_active(p)
+
+
+@pytest.mark.parametrize(
+    ("change", "lookups"),
+    [
+        (Invalidation("acme", "lsk_other"), 2),  # another key: both answers stay cached
+        (Invalidation(), 4),  # everything: both are looked up again
+    ],
+)
+async def test_what_an_invalidation_drops(
+    status: CredentialStatus, db: FakeDb, change: Invalidation, lookups: int
+) -> None:
+    await status.ensure_active(principal("lsk_acme", "acme"))
+    await status.ensure_active(principal("lsk_admin", "*", "admin"))
+    status.invalidate(change)
+    await status.ensure_active(principal("lsk_acme", "acme"))
+    await status.ensure_active(principal("lsk_admin", "*", "admin"))
+    assert db.api_keys.calls == lookups
+
+
+async def test_tenant_invalidation_drops_its_keys_and_its_own_status(
+    status: CredentialStatus, db: FakeDb
+) -> None:
+    await status.ensure_active(principal("lsk_acme", "acme"))
+    await status.ensure_active(principal("lsk_admin", "*", "admin"))
+    await status.ensure_tenant("acme")
+    db.tenants.docs["acme"]["status"] = "disabled"
+    status.invalidate(Invalidation("acme"))
+    with pytest.raises(Unauthorized, match="disabled"):
+        await status.ensure_active(principal("lsk_acme", "acme"))
+    with pytest.raises(NotFound, match="disabled"):
+        await status.ensure_tenant("acme")
+    await status.ensure_active(principal("lsk_admin", "*", "admin"))  # other tenant: cached
+    assert db.api_keys.calls == 3
+
+
+async def test_re_enabled_tenant_and_created_tenant_work_at_once(
+    status: CredentialStatus, db: FakeDb
+) -> None:
+    with pytest.raises(Unauthorized):
+        await status.ensure_active(principal("lsk_off", "off"))
+    with pytest.raises(NotFound):
+        await status.ensure_tenant("new")  # the negative answer is cached too
+    db.tenants.docs["off"]["status"] = "active"
+    db.tenants.docs["new"] = {"status": "active"}
+    status.invalidate(Invalidation("off"))
+    status.invalidate(Invalidation("new"))
+    await status.ensure_active(principal("lsk_off", "off"))
+    await status.ensure_tenant("new")
+
+
+async def test_lookup_in_flight_during_an_invalidation_is_not_cached(
+    status: CredentialStatus, db: FakeDb
+) -> None:
+    """A lookup that read MongoDB before the write must not put its stale answer back
+    into the cache after the invalidation."""
+    p = principal("lsk_acme", "acme")
+    db.api_keys.gate = gate = asyncio.Event()
+    before = asyncio.ensure_future(status.ensure_active(p))
+    await settle()  # it has read "active" and waits for its answer
+    assert db.api_keys.calls == 1
+    db.api_keys.docs["lsk_acme"]["revoked_at"] = "now"  # the write...
+    status.invalidate(Invalidation("acme", "lsk_acme"))  # ...and its announcement
+    gate.set()
+    await before  # asked before the change: may still pass
+    db.api_keys.gate = None
+    with pytest.raises(Unauthorized):
+        await status.ensure_active(p)  # the stale "active" was not cached
+    assert db.api_keys.calls == 2
+
+
+async def test_callers_after_an_invalidation_do_not_join_a_lookup_in_flight(
+    status: CredentialStatus, db: FakeDb
+) -> None:
+    p = principal("lsk_acme", "acme")
+    db.api_keys.gate = gate = asyncio.Event()
+    before = asyncio.ensure_future(status.ensure_active(p))
+    await settle()
+    db.api_keys.docs["lsk_acme"]["revoked_at"] = "now"
+    status.invalidate(Invalidation("acme", "lsk_acme"))
+    after = asyncio.ensure_future(status.ensure_active(p))
+    await settle()
+    assert db.api_keys.calls == 2  # its own lookup, not the one in flight
+    gate.set()
+    await before
+    with pytest.raises(Unauthorized):
+        await after
+
+
+async def test_lookup_error_after_an_invalidation_does_not_fall_back_to_the_old_answer(
+    status: CredentialStatus, db: FakeDb, clock: Clock
+) -> None:
+    p = principal("lsk_acme", "acme")
+    await status.ensure_active(p)
+    status.invalidate(Invalidation("acme", "lsk_acme"))
+    db.api_keys.error = ConnectionError("mongo down")
+    with pytest.raises(Unavailable):
+        await status.ensure_active(p)
