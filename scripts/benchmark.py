@@ -49,6 +49,7 @@ from services.cli.stack import (  # noqa: E402
     build_stack,
     provision,
 )
+from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
@@ -518,8 +519,7 @@ class Runner:
             **values,
         }
         path = self.work / f"{name}.config.json"
-        path.write_text(json.dumps(cfg))
-        os.chmod(path, 0o600)
+        write_private(path, json.dumps(cfg))  # it holds tokens
         return path, summary
 
     def _env(self, config: Path) -> dict[str, str]:

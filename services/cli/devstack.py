@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from services.cli.stack import REPO, Ports, StackConfig, build_stack, provision, wait_ready
+from services.core.secretfiles import private_dir, write_private
 
 DATA = REPO / ".data"
 DEV_DIR = DATA / "dev"
@@ -30,10 +31,11 @@ def admin_credential() -> tuple[str, str]:
     if CREDENTIALS.exists():
         doc = json.loads(CREDENTIALS.read_text())
         return doc["client_id"], doc["client_secret"]
-    DATA.mkdir(exist_ok=True)
+    private_dir(DATA)
     client_id, secret = f"admin_{secrets.token_hex(6)}", secrets.token_urlsafe(32)
-    CREDENTIALS.write_text(json.dumps({"client_id": client_id, "client_secret": secret}, indent=2))
-    CREDENTIALS.chmod(0o600)
+    write_private(
+        CREDENTIALS, json.dumps({"client_id": client_id, "client_secret": secret}, indent=2)
+    )
     return client_id, secret
 
 
@@ -75,7 +77,8 @@ def run_dev() -> int:
             file=sys.stderr,
         )
         return 1
-    DEV_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(DATA)
+    private_dir(DEV_DIR)
     (DEV_DIR / "dev.pid").write_text(str(os.getpid()))
     atexit.register(lambda: (DEV_DIR / "dev.pid").unlink(missing_ok=True))
 
