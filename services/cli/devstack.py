@@ -1,7 +1,13 @@
-"""`logserver dev`: the whole system in the foreground, one prefixed output, Ctrl-C stops it."""
+"""`logserver dev`: the whole system in the foreground, one prefixed output, Ctrl-C stops it.
+
+Its ``ready`` process (which waits for the stack and prints where things are)
+runs this module, ``python -m services.cli.devstack STACK_JSON --started T``: an
+internal step of `logserver dev`, so it is not a `logserver` command.
+"""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import os
@@ -96,8 +102,7 @@ def run_dev() -> int:
             [
                 sys.executable,
                 "-m",
-                "services.cli",
-                "ready",
+                "services.cli.devstack",
                 str(DEV_DIR / "stack.json"),
                 "--started",
                 str(started),
@@ -138,3 +143,18 @@ logserver is up in {elapsed:.1f}s — gateway {cfg.gateway_url}
     )
     signal.pause()
     return 0
+
+
+def ready_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.cli.devstack",
+        description="(internal to `logserver dev`) wait for the stack, then print its summary",
+    )
+    parser.add_argument("stack_file", type=Path)
+    parser.add_argument("--started", type=float, required=True)
+    args = parser.parse_args(argv)
+    return run_ready(args.stack_file, args.started)
+
+
+if __name__ == "__main__":
+    sys.exit(ready_main())
