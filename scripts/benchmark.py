@@ -219,9 +219,13 @@ def start_stack() -> Target:
 
 
 def external_stack(url: str) -> Target:
+    from services.cli.errors import CliError
     from services.cli.token import load_credential
 
-    admin = load_credential(None, None, None)
+    try:
+        admin = load_credential(None, None, None)
+    except CliError as exc:
+        raise SystemExit(f"benchmark: {exc}") from exc
     target = Target(url=url.rstrip("/"), admin=admin)
     target.mongodb_url = os.environ.get("LOGSERVER_MONGODB_URL")
     target.sqs_url = os.environ.get("LOGSERVER_SQS_ENDPOINT_URL")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.integration.conftest import Api, bearer
 from tests.integration.helpers import ingest
+from tests.unit.log.test_export import read_cell  # the README's rule for reading a cell
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +29,6 @@ HOSTILE = {
     "slashes": "=C:\\temp\\ and \\u0041",
 }
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_UNESCAPE = re.compile(r"\\(\\|u[0-9a-f]{4})")
-
-
-def read_cell(cell: str) -> str:
-    """The README's rule for reading a CSV export cell back."""
-    if not cell.startswith("'"):
-        return cell
-    return _UNESCAPE.sub(
-        lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), cell[1:]
-    )
 
 
 async def test_csv_export_neutralises_formulas_and_control_characters(api: Api) -> None:
