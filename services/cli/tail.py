@@ -213,8 +213,10 @@ async def follow(
             note("the server refused the token (expired?); getting a new one")
             continue
         delay = backoff.next()
-        why = closed.reason if closed.code is None else f"{closed.code} {closed.reason}"
-        note(f"stream closed ({why}); reconnecting in {delay:.1f} s")
+        if closed.code is None:
+            note(f"cannot connect to the stream ({closed.reason}); retrying in {delay:.1f} s")
+        else:
+            note(f"stream closed ({closed.code} {closed.reason}); reconnecting in {delay:.1f} s")
         reconnecting = True
         await sleep(delay)
 
