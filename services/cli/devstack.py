@@ -97,18 +97,7 @@ def run_dev() -> int:
             spec.name, shlex.join(spec.argv), env=os.environ | spec.env, cwd=str(REPO)
         )
     manager.add_process(
-        "ready",
-        shlex.join(
-            [
-                sys.executable,
-                "-m",
-                "services.cli.devstack",
-                str(DEV_DIR / "stack.json"),
-                "--started",
-                str(started),
-            ]
-        ),
-        cwd=str(REPO),
+        "ready", shlex.join(ready_command(DEV_DIR / "stack.json", started)), cwd=str(REPO)
     )
     manager.loop()
     return manager.returncode or 0
@@ -145,14 +134,30 @@ logserver is up in {elapsed:.1f}s — gateway {cfg.gateway_url}
     return 0
 
 
-def ready_main(argv: list[str] | None = None) -> int:
+def ready_command(stack_file: Path, started: float) -> list[str]:
+    """The `ready` process of `logserver dev`: this module, run on its own."""
+    return [
+        sys.executable,
+        "-m",
+        "services.cli.devstack",
+        str(stack_file),
+        "--started",
+        str(started),
+    ]
+
+
+def _ready_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m services.cli.devstack",
         description="(internal to `logserver dev`) wait for the stack, then print its summary",
     )
     parser.add_argument("stack_file", type=Path)
     parser.add_argument("--started", type=float, required=True)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def ready_main(argv: list[str] | None = None) -> int:
+    args = _ready_parser().parse_args(argv)
     return run_ready(args.stack_file, args.started)
 
 

@@ -38,3 +38,11 @@ def test_admin_credential_is_created_0600_in_a_0700_folder(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert devstack.admin_credential() == (client_id, secret)  # read back, not regenerated
+
+
+def test_the_ready_step_runs_this_module_not_a_logserver_command(tmp_path: Path) -> None:
+    stack_json = tmp_path / "stack.json"
+    argv = devstack.ready_command(stack_json, 1234.5)
+    assert argv[1:3] == ["-m", "services.cli.devstack"]
+    args = devstack._ready_parser().parse_args(argv[3:])
+    assert (args.stack_file, args.started) == (stack_json, 1234.5)
