@@ -49,6 +49,7 @@ from services.cli.stack import (  # noqa: E402
     build_stack,
     provision,
 )
+from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
@@ -218,9 +219,13 @@ def start_stack() -> Target:
 
 
 def external_stack(url: str) -> Target:
+    from services.cli.errors import CliError
     from services.cli.token import load_credential
 
-    admin = load_credential(None, None, None)
+    try:
+        admin = load_credential(None, None, None)
+    except CliError as exc:
+        raise SystemExit(f"benchmark: {exc}") from exc
     target = Target(url=url.rstrip("/"), admin=admin)
     target.mongodb_url = os.environ.get("LOGSERVER_MONGODB_URL")
     target.sqs_url = os.environ.get("LOGSERVER_SQS_ENDPOINT_URL")
@@ -518,8 +523,7 @@ class Runner:
             **values,
         }
         path = self.work / f"{name}.config.json"
-        path.write_text(json.dumps(cfg))
-        os.chmod(path, 0o600)
+        write_private(path, json.dumps(cfg))  # it holds tokens
         return path, summary
 
     def _env(self, config: Path) -> dict[str, str]:

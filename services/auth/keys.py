@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from services.core.secretfiles import private_dir, write_private
+
 
 def _b64uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
@@ -78,10 +80,9 @@ class KeyRing:
                     "`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`) or set "
                     "LOGSERVER_JWT_GENERATE_KEYS=true for development."
                 )
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             path = directory / f"key-{time.strftime('%Y%m%d%H%M%S')}.pem"
-            path.write_bytes(generate_pem())
-            path.chmod(0o600)
+            write_private(path, generate_pem())
             files = [path]
         return cls.from_pems([f.read_bytes() for f in files])
 

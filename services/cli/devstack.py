@@ -1,7 +1,13 @@
-"""`logserver dev`: the whole system in the foreground, one prefixed output, Ctrl-C stops it."""
+"""`logserver dev`: the whole system in the foreground, one prefixed output, Ctrl-C stops it.
+
+Its ``ready`` process (which waits for the stack and prints where things are)
+runs this module, ``python -m services.cli.devstack STACK_JSON --started T``: an
+internal step of `logserver dev`, so it is not a `logserver` command.
+"""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import os
@@ -15,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from services.cli.stack import REPO, Ports, StackConfig, build_stack, provision, wait_ready
+from services.core.secretfiles import private_dir, write_private
 
 DATA = REPO / ".data"
 DEV_DIR = DATA / "dev"
@@ -30,10 +37,11 @@ def admin_credential() -> tuple[str, str]:
     if CREDENTIALS.exists():
         doc = json.loads(CREDENTIALS.read_text())
         return doc["client_id"], doc["client_secret"]
-    DATA.mkdir(exist_ok=True)
+    private_dir(DATA)
     client_id, secret = f"admin_{secrets.token_hex(6)}", secrets.token_urlsafe(32)
-    CREDENTIALS.write_text(json.dumps({"client_id": client_id, "client_secret": secret}, indent=2))
-    CREDENTIALS.chmod(0o600)
+    write_private(
+        CREDENTIALS, json.dumps({"client_id": client_id, "client_secret": secret}, indent=2)
+    )
     return client_id, secret
 
 
@@ -75,7 +83,8 @@ def run_dev() -> int:
             file=sys.stderr,
         )
         return 1
-    DEV_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(DATA)
+    private_dir(DEV_DIR)
     (DEV_DIR / "dev.pid").write_text(str(os.getpid()))
     atexit.register(lambda: (DEV_DIR / "dev.pid").unlink(missing_ok=True))
 
@@ -88,19 +97,7 @@ def run_dev() -> int:
             spec.name, shlex.join(spec.argv), env=os.environ | spec.env, cwd=str(REPO)
         )
     manager.add_process(
-        "ready",
-        shlex.join(
-            [
-                sys.executable,
-                "-m",
-                "services.cli",
-                "ready",
-                str(DEV_DIR / "stack.json"),
-                "--started",
-                str(started),
-            ]
-        ),
-        cwd=str(REPO),
+        "ready", shlex.join(ready_command(DEV_DIR / "stack.json", started)), cwd=str(REPO)
     )
     manager.loop()
     return manager.returncode or 0
@@ -135,3 +132,34 @@ logserver is up in {elapsed:.1f}s — gateway {cfg.gateway_url}
     )
     signal.pause()
     return 0
+
+
+def ready_command(stack_file: Path, started: float) -> list[str]:
+    """The `ready` process of `logserver dev`: this module, run on its own."""
+    return [
+        sys.executable,
+        "-m",
+        "services.cli.devstack",
+        str(stack_file),
+        "--started",
+        str(started),
+    ]
+
+
+def _ready_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.cli.devstack",
+        description="(internal to `logserver dev`) wait for the stack, then print its summary",
+    )
+    parser.add_argument("stack_file", type=Path)
+    parser.add_argument("--started", type=float, required=True)
+    return parser
+
+
+def ready_main(argv: list[str] | None = None) -> int:
+    args = _ready_parser().parse_args(argv)
+    return run_ready(args.stack_file, args.started)
+
+
+if __name__ == "__main__":
+    sys.exit(ready_main())

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
+from services.core.secretfiles import private_dir, write_private
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 SERVICES = ("auth", "tenant", "log", "worker", "broadcast")
@@ -98,9 +100,10 @@ class StackConfig:
         }
 
     def save(self) -> None:
+        """Write ``stack.json`` (it holds the admin secret: 0600, in the 0700 data dir)."""
         doc = asdict(self)
         doc["data_dir"] = str(self.data_dir)
-        (self.data_dir / "stack.json").write_text(json.dumps(doc, indent=2))
+        write_private(self.data_dir / "stack.json", json.dumps(doc, indent=2))
 
     @classmethod
     def load(cls, path: Path) -> StackConfig:
@@ -166,8 +169,12 @@ def build_stack(
     max_receives: int = 5,
     extra_env: dict[str, str] | None = None,
 ) -> StackConfig:
-    """Write backend configs under ``data_dir`` and return the full process list."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Write backend configs under ``data_dir`` and return the full process list.
+
+    ``data_dir`` is made 0700: it holds the stack's secrets (``stack.json``, the
+    JWT signing keys) and its stored events.
+    """
+    private_dir(data_dir)
     procs: list[ProcSpec] = []
     mongodb_url = os.environ.get("LOGSERVER_MONGODB_URL", "")
     if not mongodb_url:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from services.cli.errors import CliError, Unreachable
 from services.cli.stack import REPO
+
+DEV_ADMIN_CREDENTIALS = REPO / ".data" / "admin-credentials.json"
 
 
 def default_url() -> str:
@@ -19,33 +26,112 @@ def default_url() -> str:
 def load_credential(
     client_id: str | None, secret: str | None, path: Path | None
 ) -> tuple[str, str]:
+    """The credential to use: flags, else the environment, else a file, else the dev admin.
+
+    Half a credential is refused: falling back to the dev platform admin when a
+    client id was named would hand out a far stronger token than asked for.
+    """
     client_id = client_id or os.environ.get("LOGSERVER_CLIENT_ID")
     secret = secret or os.environ.get("LOGSERVER_CLIENT_SECRET")
     if client_id and secret:
         return client_id, secret
-    path = path or REPO / ".data" / "admin-credentials.json"
-    if not path.exists():
-        raise SystemExit(
-            f"No credential: pass --client-id/--client-secret, set LOGSERVER_CLIENT_ID and "
-            f"LOGSERVER_CLIENT_SECRET, or run `make dev` once to create {path}."
+    if client_id:
+        raise CliError(
+            f"no secret for client id {client_id!r}: pass --client-secret or set "
+            "LOGSERVER_CLIENT_SECRET"
         )
-    doc = json.loads(path.read_text())
-    return doc["client_id"], doc["client_secret"]
+    if secret:
+        raise CliError(
+            "a client secret without a client id: pass --client-id or set LOGSERVER_CLIENT_ID"
+        )
+    if path is None:
+        path = DEV_ADMIN_CREDENTIALS
+        if not path.exists():
+            raise CliError(
+                "no credential: pass --client-id and --client-secret, set "
+                "LOGSERVER_CLIENT_ID and LOGSERVER_CLIENT_SECRET, or run `make dev` once "
+                f"to create {path}"
+            )
+    try:
+        doc = json.loads(path.read_text())
+        return doc["client_id"], doc["client_secret"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"cannot read a client_id and client_secret from {path}: {exc}") from exc
 
 
-def fetch_token(url: str, client_id: str, secret: str) -> dict:
-    resp = httpx.post(
-        url.rstrip("/") + "/api/v1/auth/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-        timeout=10,
-    )
+@dataclass(frozen=True)
+class Token:
+    """A bearer token and when it was obtained (``time.monotonic()``)."""
+
+    value: str
+    lifetime: float
+    obtained_at: float
+    response: dict[str, Any]
+
+    @property
+    def refresh_at(self) -> float:
+        """When to get a new one: once 60 s or 10% of its lifetime remain, whichever is
+        sooner, but never before half of it is used (so short tokens are not re-fetched
+        in a loop)."""
+        margin = min(max(60.0, self.lifetime / 10), self.lifetime / 2)
+        return self.obtained_at + self.lifetime - margin
+
+    def needs_refresh(self, now: float) -> bool:
+        return now >= self.refresh_at
+
+
+def _token_endpoint(url: str) -> str:
+    return url.rstrip("/") + "/api/v1/auth/token"
+
+
+def fetch_token(url: str, client_id: str, secret: str) -> dict[str, Any]:
+    """POST the client-credentials grant; a clear `CliError` for every way it can fail."""
+    try:
+        resp = httpx.post(
+            _token_endpoint(url),
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+            timeout=10,
+        )
+    except httpx.TransportError as exc:
+        raise Unreachable(url, exc) from exc
+    except httpx.InvalidURL as exc:
+        raise CliError(f"not a usable URL: {url!r} ({exc})") from exc
     if resp.status_code != 200:
         try:
             detail = resp.json().get("detail", resp.text)
         except ValueError:
-            detail = resp.text
-        raise SystemExit(f"token request failed ({resp.status_code}): {detail}")
-    return resp.json()
+            detail = resp.text.strip().splitlines()[0] if resp.text.strip() else ""
+        raise CliError(f"token request to {url} failed ({resp.status_code}): {detail}")
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "access_token" not in body:
+        raise CliError(f"{url} did not answer with a token: is it a logserver gateway?")
+    return body
+
+
+def get_token(url: str, client_id: str, secret: str) -> Token:
+    body = fetch_token(url, client_id, secret)
+    return Token(
+        value=body["access_token"],
+        lifetime=float(body.get("expires_in") or 3600),
+        obtained_at=time.monotonic(),
+        response=body,
+    )
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The JWT's claims, unverified: only to tell the user something before connecting."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
 
 
 def run_token(args) -> int:

@@ -77,3 +77,37 @@ def test_write_replaces_only_the_section(script: ModuleType) -> None:
     new = script.replace_section(text, "| new |\n")
     assert new == f"intro\n{script.START}\n| new |\n{script.END}\noutro\n"
     assert script.readme_section(new) == "| new |\n"
+
+
+# --- code blocks ---------------------------------------------------------------------
+
+COMMANDS = ("make ", "curl ", ".venv/", "websocat ", "redis-cli ", "openssl ", "printf ", "$ ")
+
+
+def fenced_blocks(text: str) -> list[tuple[str, list[str]]]:
+    """(info string, lines) of each fenced code block."""
+    blocks: list[tuple[str, list[str]]] = []
+    info: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if info is None:
+                info, body = line[3:].strip(), []
+            else:
+                blocks.append((info, body))
+                info = None
+        elif info is not None:
+            body.append(line)
+    assert info is None, "README.md has an unclosed code block"
+    return blocks
+
+
+def test_shell_blocks_are_marked_bash(readme: str) -> None:
+    """The examples use bash features (here-strings, $(...), arrays): say which shell."""
+    blocks = fenced_blocks(readme)
+    assert blocks
+    for info, body in blocks:
+        assert info not in ("sh", "shell", "console", "zsh"), f"```{info} block: use ```bash"
+        if info != "bash":
+            commands = [line for line in body if line.lstrip().startswith(COMMANDS)]
+            assert not commands, f"```{info} block runs commands, mark it ```bash: {commands}"

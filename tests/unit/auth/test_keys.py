@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import stat
 from pathlib import Path
 
@@ -167,9 +168,20 @@ def test_load_missing_dir_without_generate_raises(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
-def test_load_generates_a_private_key_file_when_asked(tmp_path: Path) -> None:
+def test_load_generates_a_private_key_file_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the key file must be created 0600, not chmod-ed after")
+
+    monkeypatch.setattr(os, "chmod", refuse)
     directory = tmp_path / "jwt-keys"
-    ring = KeyRing.load(directory, generate=True)
+    old = os.umask(0)  # the modes are the code's choice, not the umask's
+    try:
+        ring = KeyRing.load(directory, generate=True)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     files = list(directory.glob("*.pem"))
     assert len(files) == 1
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from string import Template
@@ -207,3 +209,21 @@ def test_stack_config_round_trips(tmp_path: Path, no_tools: None) -> None:
     loaded = stack.StackConfig.load(tmp_path / "stack.json")
     assert loaded == cfg
     assert loaded.gateway_url == "http://127.0.0.1:18080"
+
+
+def test_stack_json_and_data_dir_are_private(tmp_path: Path, no_tools: None) -> None:
+    """stack.json holds the admin secret: 0600 (even over an older 0644 one), folder 0700."""
+    data_dir = tmp_path / "dev"
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "stack.json").write_text("{}")
+    old = os.umask(0)
+    try:
+        cfg = build_stack(
+            data_dir, distinct_ports(), {"ferretdb": "/f", "elasticmq_lib": "/e"}, admin=("a", "b")
+        )
+        cfg.save()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "stack.json").stat().st_mode) == 0o600
+    assert stack.StackConfig.load(data_dir / "stack.json").admin_client_secret == "b"

@@ -139,6 +139,33 @@ def test_security_context(overlay):
         assert csc.get("privileged", False) is False
 
 
+def test_every_workload_runs_as_non_root(overlay):
+    """Backends included (MongoDB, ElasticMQ, Redis): no container of any overlay runs as
+    root, escalates, keeps capabilities or (where it has one) writes its image."""
+    name, objects = overlay
+    workloads = _workloads(objects)
+    assert workloads, name
+    for wname, w in workloads.items():
+        ident = (name, w["kind"], wname)
+        pod = w["spec"]["template"]["spec"]
+        psc = pod.get("securityContext", {})
+        assert psc.get("runAsNonRoot") is True, ident
+        assert psc.get("runAsUser", 0) > 0, ident
+        assert psc.get("runAsGroup", 0) > 0, ident
+        assert psc.get("fsGroup", 0) > 0, ident
+        assert psc.get("seccompProfile") == {"type": "RuntimeDefault"}, ident
+        assert pod.get("hostNetwork", False) is False and pod.get("hostPID", False) is False
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            csc = c.get("securityContext", {})
+            assert csc.get("runAsNonRoot", True) is True, (*ident, c["name"])
+            assert csc.get("runAsUser", psc["runAsUser"]) > 0, (*ident, c["name"])
+            assert csc.get("allowPrivilegeEscalation") is False, (*ident, c["name"])
+            assert csc.get("privileged", False) is False, (*ident, c["name"])
+            assert csc.get("capabilities", {}).get("drop") == ["ALL"], (*ident, c["name"])
+            assert not csc.get("capabilities", {}).get("add"), (*ident, c["name"])
+            assert csc.get("readOnlyRootFilesystem") is True, (*ident, c["name"])
+
+
 def test_tmp_is_an_empty_dir(overlay):
     _, objects = overlay
     for name in SERVICES:

