@@ -93,7 +93,7 @@ class LogRepository:
     ) -> Page:
         query = flt.to_mongo(tenant_id)
         order = DESCENDING if descending else ASCENDING
-        if cursor:
+        if cursor is not None:  # an empty cursor= is malformed, not "first page"
             ts, event_id = decode_cursor(cursor, descending)
             op = "$lt" if descending else "$gt"
             keyset = {"$or": [{"timestamp": {op: ts}}, {"timestamp": ts, "id": {op: event_id}}]}

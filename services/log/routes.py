@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from services.core.errors import ValidationFailed
-from services.core.logfilters import ParsedParams, parse_params
+from services.core.logfilters import ParsedParams, parse_params, parse_time
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
 from services.core.security import LogsDelete, LogsExport, LogsRead, LogsWrite
@@ -155,14 +155,7 @@ async def cleanup_logs(request: Request, principal: LogsDelete) -> Response:
     parsed = _params(request, CLEANUP_OPTIONS)
     tenant = await _tenant(request, principal)
     opts = parsed.options
-    before = None
-    if "before" in opts:
-        try:
-            before = datetime.fromisoformat(opts["before"].replace(" ", "+"))
-        except ValueError:
-            raise _invalid("before", "not an RFC 3339 time") from None
-        if before.tzinfo is None:
-            before = before.replace(tzinfo=UTC)
+    before = parse_time("before", opts["before"]) if "before" in opts else None
     deleted = await _repo(request).cleanup(
         tenant,
         parsed.filter,

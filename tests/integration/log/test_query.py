@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,7 @@ FIXTURE = [
 
 @pytest.fixture(scope="module")
 async def populated(cfg, admin_token):
+
     import httpx
 
     async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=30) as http:
@@ -159,7 +161,16 @@ async def test_each_filter(api: Api, populated, params: dict, expected: list[str
         {"limit": "1001"},
         {"sort": "sideways"},
         {"cursor": "garbage"},
+        {"cursor": ""},
         {"service": ""},
+        {"attributes.stage": ""},
+        {"from": ts(1), "to": ts(2)},  # from after to
+        {"from": ts(1), "to": ts(1)},  # to is exclusive: an empty range
+        {"timestamp": "2020-01-01", "from": ts(1)},  # the day lies outside from
+        {"q": "x" * 257},
+        {"user_agent": "x" * 257},
+        {"from": "0001-01-01T00:00:00+14:00"},
+        {"to": "9999-12-31T23:59:59-14:00"},
     ],
 )
 async def test_malformed_filters_are_422_never_match_all(api: Api, populated, params) -> None:
@@ -168,6 +179,91 @@ async def test_malformed_filters_are_422_never_match_all(api: Api, populated, pa
     assert resp.status_code == 422, (params, resp.text)
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["errors"][0]["field"]
+
+
+OUT_OF_RANGE = [("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59:59-14:00")]
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+@pytest.mark.parametrize("path", ["/api/v1/logs", "/api/v1/logs/stats", "/api/v1/logs/export"])
+async def test_times_beyond_the_calendar_are_422_on_every_read(
+    api: Api, populated, path: str, name: str, value: str
+) -> None:
+    """In UTC these are moments in year 0 and year 10000: they were a 500 (OverflowError)."""
+    _, tokens = populated
+    resp = await api.http.get(path, params={name: value}, headers=bearer(tokens["auditor"]))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["errors"][0]["field"] == name
+    assert "9999-12-31" in resp.json()["detail"]
+    # the gateway's connection to the log service survived: the next request is answered
+    after = await api.http.get("/api/v1/logs", headers=bearer(tokens["viewer"]))
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [*OUT_OF_RANGE, ("before", "0001-01-01T00:00:00+14:00")]
+)
+async def test_times_beyond_the_calendar_are_422_on_cleanup(
+    api: Api, populated, name: str, value: str
+) -> None:
+    _, tokens = populated
+    resp = await api.http.delete(
+        "/api/v1/logs/cleanup", params={name: value, "all": "true"}, headers=bearer(tokens["admin"])
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == name
+    assert await stored_total(api.http, bearer(tokens["viewer"])) == len(FIXTURE)  # nothing gone
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+async def test_times_beyond_the_calendar_are_refused_by_the_stream(
+    cfg, populated, name: str, value: str
+) -> None:
+    import websockets
+
+    from tests.integration.broadcast.test_stream import ws_url
+
+    _, tokens = populated
+    url = ws_url(cfg.gateway_url, token=tokens["viewer"], **{name: value})
+    async with websockets.connect(url) as ws:
+        frame = orjson.loads(await ws.recv())
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4422, (ws.close_code, frame)
+    assert frame["errors"][0]["field"] == name
+
+
+async def test_the_last_day_of_the_calendar_is_an_ordinary_day(api: Api, populated) -> None:
+    """timestamp=9999-12-31 ends at 10000-01-01, which is no datetime: it was a 500."""
+    _, tokens = populated
+    auditor = bearer(tokens["auditor"])
+    for path in ("/api/v1/logs", "/api/v1/logs/stats", "/api/v1/logs/export"):
+        resp = await api.http.get(path, params={"timestamp": "9999-12-31"}, headers=auditor)
+        assert resp.status_code == 200, (path, resp.text)
+    assert (
+        await api.http.get("/api/v1/logs", params={"timestamp": "9999-12-31"}, headers=auditor)
+    ).json()["data"] == []
+    first_day = await api.http.get(
+        "/api/v1/logs", params={"from": "0001-01-01T00:00:00Z"}, headers=auditor
+    )
+    assert len(first_day.json()["data"]) == len(FIXTURE)
+
+
+async def test_a_long_q_is_refused_at_once_naming_the_limit(api: Api, populated) -> None:
+    """5,000 characters ran 30 s and ended in a 504: FerretDB compiles the pattern anew
+    for every event it scans."""
+    _, tokens = populated
+    for name in ("q", "user_agent"):
+        resp = await api.http.get(
+            "/api/v1/logs", params={name: "x" * 5000}, headers=bearer(tokens["viewer"])
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"] == f"{name}: at most 256 characters (got 5000)"
+    at_limit = await api.http.get(
+        "/api/v1/logs", params={"q": "é" * 256}, headers=bearer(tokens["viewer"])
+    )
+    assert at_limit.status_code == 200 and at_limit.json()["data"] == []
 
 
 async def test_get_one_and_cross_tenant_404(api: Api, populated) -> None:
