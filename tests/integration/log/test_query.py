@@ -5,13 +5,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from services.cli.stack import ProcessGroup, ProcSpec
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import ingest, stored_total
+from tests.integration.helpers import eventually, ingest, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -89,9 +96,6 @@ FIXTURE = [
 
 @pytest.fixture(scope="module")
 async def populated(cfg, admin_token):
-
-    import httpx
-
     async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=30) as http:
         api = Api(http, admin_token)
         tenant = await api.tenant("q", retention_days=3650)
@@ -437,3 +441,124 @@ async def test_explain_shows_how_the_storage_answers(api: Api, populated, cfg) -
             assert "IXSCAN" in text and "COLLSCAN" not in text, text
     finally:
         await client.close()
+
+
+# --- heavy searches: a point read stays cheap, a stopped search stops ------------------
+
+HEAVY_EVENTS = 8000
+BIG_EVERY = 20  # one event in 20 carries a 64 KB message: 400 of them, 26 MB in all
+# As long as q may be and found nowhere, so every event of the collection is read.
+HEAVY_Q = ("paymentx " * 40)[:256]
+
+
+def _heavy_event(i: int) -> dict:
+    words = ("payment", "failed", "request", "served", "user", "login", "cache", "slow")
+    size = 8000 if i % BIG_EVERY == 0 else 12
+    message = " ".join(words[(i * 7 + k) % len(words)] for k in range(size))[:65_000]
+    return {"id": f"h{i}", "message": message, "service": "api"}
+
+
+@pytest.fixture(scope="module")
+async def heavy(cfg, admin_token):
+    """A tenant with enough events that a substring search reads for seconds on FerretDB."""
+    async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=120) as http:
+        api = Api(http, admin_token)
+        tenant = await api.tenant("heavy", retention_days=3650)
+        tokens = await api.role_tokens(tenant)
+        events = [_heavy_event(i) for i in range(HEAVY_EVENTS)]
+        await ingest(http, bearer(tokens["writer"]), events, bearer(tokens["viewer"]))
+        yield tenant, tokens
+        # FerretDB reads the whole collection for every query but `_id` lookups (DESIGN
+        # §6): leave it small for the tests that run after this module.
+        await http.delete(
+            "/api/v1/logs/cleanup", params={"all": "true"}, headers=bearer(tokens["admin"])
+        )
+
+
+@pytest.fixture(scope="module")
+def log_1s(stack: ProcessGroup) -> Iterator[str]:
+    """A second log service whose queries may run 1 s in the storage (504 after that)."""
+    name = "log-1s"
+    if name not in stack.specs:
+        base = stack.specs["log"]
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = {**base.env, "LOGSERVER_PORT": str(port), "LOGSERVER_QUERY_TIMEOUT_SECONDS": "1"}
+        stack.add(ProcSpec(name, base.argv, env, ("http", f"http://127.0.0.1:{port}/healthz")))
+    url = stack.specs[name].probe[1].removesuffix("/healthz")
+    stack.start(name)
+    try:
+        stack.wait([name], timeout=60)
+        yield url
+    finally:
+        stack.stop(name)
+
+
+async def _seconds(request: Awaitable[httpx.Response], status: int) -> float:
+    start = time.monotonic()
+    resp = await request
+    assert resp.status_code == status, resp.text
+    return time.monotonic() - start
+
+
+async def test_a_timed_out_search_leaves_the_storage_free(api: Api, heavy, log_1s: str) -> None:
+    """After a 504 the storage answers a read by id at once. It took 15-28 s: the read
+    filtered on `_id` and `tenant_id`, which FerretDB v1 answers by reading the whole
+    collection, as a search does. Compared with such a reading search (medians of
+    three), not with a fixed time, so a loaded machine slows both sides alike."""
+    _, tokens = heavy
+    viewer = bearer(tokens["viewer"])
+    gets, reads = [], []
+    async with httpx.AsyncClient(base_url=log_1s, timeout=120) as short:
+        for i in range(3):
+            timed_out = await short.get("/api/v1/logs", params={"q": HEAVY_Q}, headers=viewer)
+            assert timed_out.status_code == 504, timed_out.text
+            assert "1 s" in timed_out.json()["detail"]
+            # among the last stored: a lookup that reads the collection in order finds an
+            # early event early, so only a late one shows the difference
+            late = f"/api/v1/logs/h{HEAVY_EVENTS - 1 - i}"
+            gets.append(await _seconds(short.get(late, headers=viewer), 200))
+            # a search that reads every event (a short q, found nowhere), 30 s allowed
+            scan = api.http.get("/api/v1/logs", params={"q": "zzzq", "limit": 1}, headers=viewer)
+            reads.append(await _seconds(scan, 200))
+    assert statistics.median(gets) * 5 < statistics.median(reads), (gets, reads)
+
+
+def _requests_with_status(metrics: str, route: str, status: int) -> float:
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "logserver_http_requests":
+            continue
+        return sum(
+            s.value
+            for s in family.samples
+            if s.name.endswith("_total")
+            and s.labels.get("route") == route
+            and s.labels.get("status") == str(status)
+        )
+    return 0.0
+
+
+async def test_a_search_whose_client_left_is_stopped(api: Api, heavy, cfg) -> None:
+    """A client that gives up does not leave its search running for nobody: the log
+    service cancels the query when the connection closes (and records a 499). On MongoDB
+    that ends the operation too (the server kills a find whose connection closed);
+    FerretDB v1 does not look at the connection mid-command and reads on until
+    maxTimeMS (LOGSERVER_QUERY_TIMEOUT_SECONDS)."""
+    _, tokens = heavy
+    metrics_url = cfg.service_url("log") + "/metrics"
+
+    async def left() -> float:
+        return _requests_with_status((await api.http.get(metrics_url)).text, "/api/v1/logs", 499)
+
+    before = await left()
+    with pytest.raises(httpx.ReadTimeout):  # the search outlasts a 1 s client
+        await api.http.get(
+            "/api/v1/logs", params={"q": HEAVY_Q}, headers=bearer(tokens["viewer"]), timeout=1
+        )
+
+    async def stopped() -> bool:
+        return await left() > before
+
+    await eventually(stopped, within=10)
