@@ -8,6 +8,7 @@ from services.broadcast.hub import Hub
 from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
 from services.core.app import create_service_app
+from services.core.ring import Rebuilds
 
 
 def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
@@ -17,8 +18,15 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         hub = Hub(app.state.clients.redis)
         hub.start()
         app.state.hub = hub
+        app.state.ring_rebuilds = Rebuilds(
+            app.state.clients.redis,
+            app.state.clients.db,
+            settings.recent_events,
+            int(settings.stream_replay_timeout_seconds * 1000),
+        )
 
     async def shutdown(app: FastAPI) -> None:
+        await app.state.ring_rebuilds.close()
         await app.state.hub.close()
 
     return create_service_app(

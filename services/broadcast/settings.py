@@ -22,6 +22,12 @@ class BroadcastSettings(CoreSettings):
         description="How long a send to a client marked slow may stay blocked before the "
         "connection is dropped without its notice frame.",
     )
+    stream_replay_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a `tail=N` replay may read the storage (for what the recent-events "
+        "ring cannot supply); beyond it the stream closes with 1013 and a `timeout` error.",
+    )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")
     stream_compression: bool = Field(
         False,

@@ -21,22 +21,24 @@ import time
 from typing import Any
 
 import orjson
+from pymongo.errors import ExecutionTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.broadcast.hub import Hub, Subscriber, events_frame
+from services.core import ring
 from services.core.credentials import CredentialStatus
 from services.core.errors import (
     BadRequest,
     Forbidden,
     LogServerError,
     NotFound,
+    QueryTimeout,
     Unauthorized,
     Unavailable,
     ValidationFailed,
 )
 from services.core.invalidation import Invalidation, InvalidationBus
-from services.core.logfilters import parse_params
-from services.core.logstore import recent_events
+from services.core.logfilters import LogFilter, parse_params
 from services.core.principal import Principal
 from services.core.rbac import Permission, allows
 from services.core.security import bearer_from_header, token_from_websocket_protocols, verify_token
@@ -63,6 +65,7 @@ _CODES: list[tuple[type[LogServerError], int, str]] = [
     (ValidationFailed, CLOSE_INVALID, "invalid_filter"),
     (BadRequest, CLOSE_INVALID, "bad_request"),
     (Unavailable, CLOSE_TRY_AGAIN, "unavailable"),
+    (QueryTimeout, CLOSE_TRY_AGAIN, "timeout"),
 ]
 
 
@@ -213,9 +216,22 @@ async def serve(ws: WebSocket) -> None:
         await hub.remove(sub)
         await _refuse(ws, Unavailable("Live fan-out (Redis) is unavailable; reconnect soon."))
         return
+    # Reading from the start notices a client that leaves during the replay too.
+    receiver = asyncio.create_task(_drain_client(ws))
     try:
         if tail:
-            replay = await recent_events(ws.app.state.clients.db, tenant, parsed.filter, tail)
+            reading = asyncio.create_task(_replay(ws, tenant, parsed.filter, tail))
+            await asyncio.wait({reading, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():  # the client left: stop the storage read for nobody
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reading
+                return
+            try:
+                replay = reading.result()
+            except LogServerError as exc:
+                await _refuse(ws, exc)
+                return
             sub.seen_ids.update(e["id"] for e in replay)
             await ws.send_text(events_frame([orjson.dumps(e) for e in replay], replay=True))
             fresh = sub.release()  # live events that arrived during the replay
@@ -226,14 +242,46 @@ async def serve(ws: WebSocket) -> None:
             sub,
             closing,
             access,
+            receiver,
             settings.stream_heartbeat_seconds,
             settings.stream_slow_grace_seconds,
         )
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
+        receiver.cancel()
         watch.close()
         await hub.remove(sub)
+
+
+async def _replay(ws: WebSocket, tenant: str, flt: LogFilter, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` matching events: from the tenant's recent-events ring, and from the
+    storage (within ``stream_replay_timeout_seconds``) only for what the ring cannot
+    supply. A ring found incomplete is rebuilt in the background."""
+    state = ws.app.state
+    settings = state.settings
+    timeout = settings.stream_replay_timeout_seconds
+    clients = state.clients
+    try:
+        if settings.recent_events:
+            events, complete = await ring.replay(
+                clients.redis,
+                clients.db,
+                tenant,
+                flt,
+                n,
+                size=settings.recent_events,
+                max_time_ms=int(timeout * 1000),
+            )
+            if not complete:
+                state.ring_rebuilds.start(tenant)
+            return events
+        return await ring.from_storage(clients.db, tenant, flt, n, max_time_ms=int(timeout * 1000))
+    except ExecutionTimeout:
+        raise QueryTimeout(
+            f"The replay read the storage longer than {timeout:g} s; ask for a smaller "
+            "tail or narrow the filter."
+        ) from None
 
 
 async def _pump(
@@ -241,12 +289,12 @@ async def _pump(
     sub: Subscriber,
     closing: asyncio.Event,
     access: asyncio.Task[LogServerError],
+    receiver: asyncio.Task[None],
     heartbeat: float,
     grace: float,
 ) -> None:
-    """Send queued frames and heartbeats until the client leaves, falls behind or
-    loses its access (``access`` ends with the reason)."""
-    receiver = asyncio.create_task(_drain_client(ws))
+    """Send queued frames and heartbeats until the client leaves (``receiver`` ends),
+    falls behind or loses its access (``access`` ends with the reason)."""
     slow = asyncio.create_task(closing.wait())
     try:
         while True:
@@ -290,8 +338,7 @@ async def _pump(
                 return
             sending.result()
     finally:
-        for task in (receiver, slow):
-            task.cancel()
+        slow.cancel()
 
 
 async def _refuse_slow(ws: WebSocket, sub: Subscriber) -> None:

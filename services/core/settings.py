@@ -69,6 +69,21 @@ class CoreSettings(BaseSettings):
         "live-tail streams are re-checked this often too.",
     )
 
+    rollup_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker's registration on a rollup bucket is trusted: older "
+        "means its worker died between storing and counting, and the bucket is counted from "
+        "the events until the worker's repair recounted it. Longer than any insert takes.",
+    )
+    recent_events: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Events per tenant kept in Redis for `tail=N` replays (the recent-events "
+        "ring); 0 turns the ring off (replays read the storage).",
+    )
+
     dependency_timeout_seconds: float = Field(
         2.0, description="Timeout of each dependency probe in /readyz."
     )

@@ -16,7 +16,13 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
 
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
-        app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
+        app.state.repo = LogRepository(
+            clients.db,
+            settings.query_timeout_seconds,
+            count_limit=settings.query_count_limit,
+            rollup_lease_seconds=settings.rollup_lease_seconds,
+            redis_client=clients.redis,
+        )
         batcher = IngestBatcher(
             sqs_sender(clients.sqs.client, clients.sqs.url),
             linger=settings.ingest_linger_ms / 1000,

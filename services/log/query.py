@@ -10,19 +10,45 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import redis.asyncio as redis
+from prometheus_client import Counter as Metric
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
+from services.core import ring
 from services.core.errors import NotFound, QueryTimeout, ValidationFailed
 from services.core.logfilters import LogFilter
 from services.core.logmodel import LOGS, doc_id, document_to_api
+from services.core.rollups import (
+    PENDING,
+    ROLLUPS,
+    answerable,
+    current,
+    day_query,
+    delete_counted,
+    dirty_minutes,
+    is_ready,
+    plan,
+    ranges_query,
+    tenant_lock,
+)
+
+log = logging.getLogger(__name__)
+COUNTS = Metric(
+    "logserver_log_counts_total",
+    "Counts (stats, totals) by where they came from: rollups, rollups+events (edge or "
+    "dirty buckets), events (filters rollups cannot answer), events_capped (bounded count)",
+    ["source"],
+)
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 STATS_BY = {"level": "level", "service": "service", "action": "action"}
@@ -58,6 +84,10 @@ class Page:
     meta: dict[str, Any]
 
 
+def _label(value: Any) -> str:
+    return str(value) if value is not None else "(none)"
+
+
 class LogRepository:
     """Reads and deletes of one tenant's events.
 
@@ -67,10 +97,25 @@ class LogRepository:
     they stream for as long as the client reads.
     """
 
-    def __init__(self, db: AsyncDatabase, query_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        query_timeout_seconds: float = 30.0,
+        *,
+        count_limit: int = 10_000,
+        rollup_lease_seconds: float = 120.0,
+        use_rollups: bool = True,
+        redis_client: redis.Redis | None = None,
+    ) -> None:
+        self.db = db
         self.logs = db[LOGS]
         self.timeout_s = query_timeout_seconds
         self.max_time_ms = max(1, int(query_timeout_seconds * 1000))
+        self.count_limit = count_limit
+        self.lease = timedelta(seconds=rollup_lease_seconds)
+        self.use_rollups = use_rollups
+        self.redis = redis_client
+        self._rollups_ready = False  # once true (backfilled), true for good
 
     @contextlib.contextmanager
     def _bounded(self) -> Iterator[None]:
@@ -117,9 +162,83 @@ class LogRepository:
             meta["size"] = limit
         meta["next_cursor"] = encode_cursor(docs[-1], descending) if has_more and docs else None
         if with_total:
-            with self._bounded():
-                meta["total"] = await self.logs.count_documents(query, maxTimeMS=self.max_time_ms)
+            meta["total"], meta["total_relation"] = await self.total(tenant_id, flt)
         return Page([document_to_api(d) for d in docs], meta)
+
+    async def total(self, tenant_id: str, flt: LogFilter) -> tuple[int, str]:
+        """How many events match: exact from rollups where they can answer; else counted
+        up to ``count_limit`` (``"gte"`` beyond it, as Elasticsearch's track_total_hits)."""
+        counted = await self._from_rollups(tenant_id, flt, "level", None)
+        if counted is not None:
+            return sum(counted[0].values()), "eq"
+        with self._bounded():
+            n = await self.logs.count_documents(
+                flt.to_mongo(tenant_id), limit=self.count_limit + 1, maxTimeMS=self.max_time_ms
+            )
+        if n > self.count_limit:
+            COUNTS.labels("events_capped").inc()
+            return self.count_limit, "gte"
+        COUNTS.labels("events").inc()
+        return n, "eq"
+
+    async def _ready(self) -> bool:
+        if self.use_rollups and not self._rollups_ready:
+            self._rollups_ready = await is_ready(self.db)
+        return self._rollups_ready
+
+    async def _from_rollups(
+        self, tenant_id: str, flt: LogFilter, by: str, step: int | None
+    ) -> tuple[Counter[str], Counter[int]] | None:
+        """Counts per ``by`` value and per histogram start from the rollups, with edge and
+        dirty buckets counted from the events; None if rollups cannot answer."""
+        if not answerable(flt, by) or not await self._ready():
+            return None
+        with self._bounded():
+            docs = await (
+                self.db[ROLLUPS].find(day_query(tenant_id, flt), max_time_ms=self.max_time_ms)
+            ).to_list()
+            pending = await (
+                self.db[PENDING].find({"tenant_id": tenant_id}, max_time_ms=self.max_time_ms)
+            ).to_list()
+        dirty = dirty_minutes(pending, datetime.now(UTC) - self.lease)
+        p = plan(current(docs), dirty, flt, step)
+        counts: Counter[str] = Counter()
+        hist: Counter[int] = Counter()
+        for (start, level, service), n in p.counts.items():
+            counts[_label(level if by == "level" else service)] += n
+            hist[start] += n
+        if p.event_ranges:
+            match = ranges_query(flt.to_mongo(tenant_id), p.event_ranges)
+            more, more_hist = await self._group(match, STATS_BY[by], step)
+            counts.update(more)
+            hist.update(more_hist)
+        COUNTS.labels("rollups+events" if p.event_ranges else "rollups").inc()
+        return counts, hist
+
+    async def _group(
+        self, match: dict[str, Any], field: str, step: int | None
+    ) -> tuple[Counter[str], Counter[int]]:
+        """Events per ``field`` value and, with ``step``, per histogram start (by the
+        minute stored at write time: FerretDB v1 has no $dateTrunc)."""
+        key: dict[str, str] = {"f": f"${field}"}
+        if step:
+            key["m"] = "$minute"
+        with self._bounded():
+            groups = await (
+                await self.logs.aggregate(
+                    [{"$match": match}, {"$group": {"_id": key, "count": {"$sum": 1}}}],
+                    maxTimeMS=self.max_time_ms,
+                )
+            ).to_list()
+        counts: Counter[str] = Counter()
+        hist: Counter[int] = Counter()
+        for g in groups:
+            counts[_label(g["_id"].get("f"))] += g["count"]
+            minute = g["_id"].get("m")
+            if step and minute is not None:
+                epoch = int(minute.timestamp())
+                hist[epoch - epoch % step] += g["count"]
+        return counts, hist
 
     async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
         # By `_id` alone: FerretDB v1 pushes a filter down to SQLite only when `_id` is its
@@ -133,43 +252,24 @@ class LogRepository:
     async def stats(
         self, tenant_id: str, flt: LogFilter, *, by: str, interval: str | None
     ) -> dict[str, Any]:
-        match = flt.to_mongo(tenant_id)
-        field = STATS_BY[by]
-        with self._bounded():
-            groups = await (
-                await self.logs.aggregate(
-                    [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}],
-                    maxTimeMS=self.max_time_ms,
-                )
-            ).to_list()
-        counts = {str(g["_id"]) if g["_id"] is not None else "(none)": g["count"] for g in groups}
+        step = INTERVALS[interval] if interval else None
+        counted = await self._from_rollups(tenant_id, flt, by, step)
+        if counted is None:
+            counted = await self._group(flt.to_mongo(tenant_id), STATS_BY[by], step)
+            COUNTS.labels("events").inc()
+        counts, buckets = counted
+        counts = Counter({k: n for k, n in counts.items() if n})
         result: dict[str, Any] = {
             "by": by,
             "total": sum(counts.values()),
             "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
         if interval:
-            # FerretDB v1 has no $dateTrunc: group by the minute bucket stored at write
-            # time, then roll minutes up into the requested interval here.
-            with self._bounded():
-                minutes = await (
-                    await self.logs.aggregate(
-                        [{"$match": match}, {"$group": {"_id": "$minute", "count": {"$sum": 1}}}],
-                        maxTimeMS=self.max_time_ms,
-                    )
-                ).to_list()
-            step = INTERVALS[interval]
-            buckets: dict[int, int] = {}
-            for g in minutes:
-                if g["_id"] is None:
-                    continue
-                epoch = int(g["_id"].timestamp())
-                start = epoch - epoch % step
-                buckets[start] = buckets.get(start, 0) + g["count"]
             result["interval"] = interval
             result["histogram"] = [
                 {"start": datetime.fromtimestamp(s, UTC), "count": buckets[s]}
                 for s in sorted(buckets)
+                if buckets[s]
             ]
         return result
 
@@ -212,5 +312,16 @@ class LogRepository:
                 "give before=<RFC 3339>, older_than_days=<n>, or all=true to delete every "
                 "matching event",
             )
-        result = await self.logs.delete_many(query)
-        return result.deleted_count
+        if self.use_rollups:
+            # The deleted events are subtracted from the rollups exactly (one delete per
+            # tenant at a time; a second one meanwhile is 409).
+            async with tenant_lock(self.db, tenant_id, self.lease):
+                deleted = await delete_counted(self.db, query)
+        else:
+            deleted = (await self.logs.delete_many(query)).deleted_count
+        if deleted and self.redis is not None:
+            try:  # deleted events must not be replayed from the ring
+                await ring.invalidate_now(self.redis, tenant_id)
+            except Exception as exc:
+                log.warning("ring invalidation failed", extra={"error": str(exc)[:300]})
+        return deleted

@@ -22,9 +22,10 @@ from prometheus_client import Counter, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.core import envelope
+from services.core import envelope, ring
 from services.core.clients import SqsQueues
-from services.core.logmodel import LOGS, wire_to_document
+from services.core.logmodel import LOGS, document_to_api, wire_to_document
+from services.core.rollups import RollupWriter
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,14 @@ class Consumer:
         concurrency: int = 4,
         wait_seconds: int = 20,
         max_receives: int = 5,
+        rollups: RollupWriter | None = None,
+        ring_size: int = 0,
     ) -> None:
         self.sqs = sqs
+        self.rollups = rollups
+        self.ring_size = ring_size
+        # tenants whose ring missed events while Redis failed: invalidated once it works
+        self._ring_stale: set[str] = set()
         self.logs = db[LOGS]
         self.redis = redis_client
         self.concurrency = concurrency
@@ -163,11 +170,34 @@ class Consumer:
                 self._poison(message, str(exc))
         if not decoded:
             return True
-        stored_ok = await self._store(decoded)
+        docs = [doc for d in decoded for doc in d.docs]
+        attempt = None
+        if self.rollups and docs:
+            # Announced before the insert, and every event tagged with the attempt: a
+            # worker killed between the insert and the count leaves a marker that
+            # outlives its lease, and its events are counted by the recovery
+            # (services/core/rollups.py).
+            try:
+                attempt = await self.rollups.begin(docs)
+            except PyMongoError as exc:
+                log.warning(
+                    "rollup marker failed; the batch will be redelivered",
+                    extra={"error": str(exc)[:300]},
+                )
+                FAILED.labels("store").inc(len(decoded))
+                return False
+        stored_ok, new = await self._store(decoded)
+        if self.rollups and attempt and new is not None:
+            try:
+                await self.rollups.finish(attempt, docs, new)
+            except PyMongoError as exc:  # the markers go stale: the recovery counts
+                log.warning(
+                    "rollup count failed; left for the recovery", extra={"error": str(exc)[:300]}
+                )
         done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
         if done:
             await self._delete(done)
-            await self._publish(done)
+            await self._publish(done, docs, new)
         return all(stored_ok)
 
     def _poison(self, message: dict[str, Any], reason: str) -> None:
@@ -184,15 +214,18 @@ class Consumer:
             },
         )
 
-    async def _store(self, decoded: list[Decoded]) -> list[bool]:
+    async def _store(self, decoded: list[Decoded]) -> tuple[list[bool], list[int] | None]:
+        """Which messages are wholly stored, and the indexes (in the batch's documents)
+        of the documents newly stored now (None: unknown, the insert failed as a whole)."""
         docs: list[dict[str, Any]] = []
         owner: list[int] = []
         for i, d in enumerate(decoded):
             docs.extend(d.docs)
             owner.extend([i] * len(d.docs))
         if not docs:
-            return [True] * len(decoded)
+            return [True] * len(decoded), []
         failed: set[int] = set()
+        not_new: set[int] = set()
         start = time.perf_counter()
         try:
             result = await self.logs.insert_many(docs, ordered=False)
@@ -201,6 +234,7 @@ class Consumer:
             details = exc.details
             dup = 0
             for err in details.get("writeErrors", []):
+                not_new.add(err["index"])
                 if err.get("code") == DUPLICATE_KEY:
                     dup += 1
                 else:
@@ -219,12 +253,13 @@ class Consumer:
                 "store failed; the batch will be redelivered", extra={"error": str(exc)[:300]}
             )
             FAILED.labels("store").inc(len(decoded))
-            return [False] * len(decoded)
+            return [False] * len(decoded), None
         finally:
             STORE_LATENCY.observe(time.perf_counter() - start)
         if failed:
             FAILED.labels("store").inc(len(failed))
-        return [i not in failed for i in range(len(decoded))]
+        new = [i for i in range(len(docs)) if i not in not_new]
+        return [i not in failed for i in range(len(decoded))], new
 
     async def _delete(self, done: list[Decoded]) -> None:
         url = await self.sqs.url()
@@ -245,17 +280,39 @@ class Consumer:
             except Exception as exc:
                 log.warning("delete failed", extra={"error": str(exc)[:300]})
 
-    async def _publish(self, done: list[Decoded]) -> None:
+    async def _publish(
+        self, done: list[Decoded], docs: list[dict[str, Any]], new: list[int] | None
+    ) -> None:
         by_tenant: dict[str, list[bytes]] = {}
         for d in done:
             # the API shape, as search returns it: with the tenant
             by_tenant.setdefault(d.tenant_id, []).extend(
                 orjson.dumps({**e, "tenant_id": d.tenant_id}) for e in d.events
             )
+        # The ring gets only the events stored now, each once, as the storage returns
+        # them. A batch with events stored before (a redelivery: its first worker may
+        # have died before adding them) leaves the tenant's ring to be rebuilt.
+        members: dict[str, list[tuple[bytes, int]]] = {}
+        stale = set(self._ring_stale)
+        if self.ring_size:
+            fresh = set(new) if new is not None else set()
+            for i, doc in enumerate(docs):
+                if i in fresh:
+                    api = document_to_api(doc)
+                    members.setdefault(doc["tenant_id"], []).append(
+                        (orjson.dumps(api), ring.score(api))
+                    )
+                else:
+                    stale.add(doc["tenant_id"])
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
+                for tenant_id in stale:
+                    ring.invalidate(pipe, tenant_id)
                 for tenant_id, events in by_tenant.items():
+                    ring.add(pipe, tenant_id, members.get(tenant_id, []), self.ring_size)
                     pipe.publish(f"logs:{tenant_id}", b"[" + b",".join(events) + b"]")
                 await pipe.execute()
+            self._ring_stale -= stale
         except Exception as exc:  # live tail is best effort; storage already succeeded
+            self._ring_stale |= stale | set(members)
             log.warning("publish failed", extra={"error": str(exc)[:300]})

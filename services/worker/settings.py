@@ -18,6 +18,15 @@ class WorkerSettings(CoreSettings):
     retention_interval_seconds: float = Field(
         300, gt=0, description="How often the retention sweep runs."
     )
+    rollup_minute_hours: float = Field(
+        24,
+        gt=0,
+        description="Age beyond which event counts are kept per hour instead of per minute "
+        "(older minute buckets are folded into hours).",
+    )
+    rollup_interval_seconds: float = Field(
+        30, gt=0, description="How often the worker repairs dirty rollups and folds old ones."
+    )
     shutdown_grace_seconds: float = Field(
         25, gt=0, description="How long SIGTERM waits for batches in hand."
     )
