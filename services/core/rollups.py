@@ -39,6 +39,7 @@ Readers treat the minutes of a dead attempt or of a cleanup in progress as
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -152,6 +153,18 @@ async def _insert_ignoring_duplicates(coll: Any, docs: list[dict[str, Any]]) -> 
     return set()
 
 
+async def _renew(db: AsyncDatabase, ids: list[str], lease: timedelta) -> None:
+    """Keep markers (or a lock) fresh every third of the lease while their work runs."""
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:  # the pending collection is small: an update there is cheap on FerretDB too
+            await db[PENDING].update_many(
+                {"_id": {"$in": ids}}, {"$set": {"at": datetime.now(UTC)}}
+            )
+        except Exception as exc:
+            log.warning("rollup marker renewal failed", extra={"error": str(exc)[:300]})
+
+
 # --- writing (the worker) ----------------------------------------------------------------
 
 
@@ -164,10 +177,29 @@ class Attempt:
 
 
 class RollupWriter:
-    """The worker's side: announce, insert (events tagged ``ra``), count."""
+    """The worker's side: announce, insert (events tagged ``ra``), count.
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    While a batch is in hand its markers are renewed every third of the lease, so
+    only a worker that died (or froze for longer than the lease) leaves markers old
+    enough for :func:`recover`.
+    """
+
+    def __init__(self, db: AsyncDatabase, lease: timedelta = timedelta(seconds=120)) -> None:
         self.db = db
+        self.lease = lease
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, docs: list[dict[str, Any]]) -> AsyncIterator[Attempt]:
+        """:meth:`begin`, then keep the markers fresh until the block ends."""
+        attempt = await self.begin(docs)
+        ids = [f"{t}:i:{attempt.token}" for t in {d["tenant_id"] for d in docs}]
+        beat = asyncio.create_task(_renew(self.db, ids, self.lease))
+        try:
+            yield attempt
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     async def begin(self, docs: list[dict[str, Any]]) -> Attempt:
         """Tag the documents with a new token and write the attempt markers."""
@@ -194,20 +226,36 @@ class RollupWriter:
     async def finish(
         self, attempt: Attempt, docs: list[dict[str, Any]], new: Iterable[int]
     ) -> None:
-        """Write the deltas of the newly stored documents, then drop the markers."""
+        """Write the deltas of the newly stored documents, then drop the markers.
+
+        If a recovery took this batch for dead (it froze for longer than the lease), it
+        counted the batch's events it found stored then, left a receipt of those counts
+        and removed the markers: only the difference is added then, under its own id.
+        """
         for i in new:
             doc = docs[i]
             attempt.counts.setdefault(doc["tenant_id"], Counter())[doc_key(doc)] += 1
-        tenants = {doc["tenant_id"] for doc in docs}
-        deltas = [d for t, c in attempt.counts.items() for d in delta_docs(t, attempt.token, c)]
+        tok = attempt.token
+        markers = {t: f"{t}:i:{tok}" for t in {doc["tenant_id"] for doc in docs}}
+        alive = {
+            m["_id"]
+            for m in await self.db[PENDING]
+            .find({"_id": {"$in": list(markers.values())}}, {"_id": 1})
+            .to_list()
+        }
+        deltas = [
+            d
+            for t, c in attempt.counts.items()
+            if markers[t] in alive
+            for d in delta_docs(t, tok, c)
+        ]
         existed = await _insert_ignoring_duplicates(self.db[ROLLUPS], deltas)
-        if existed:
-            # A recovery took this batch for dead and counted what it found stored then;
-            # add what it could not see yet (it saw a subset of these events).
+        if existed:  # a recovery wrote them meanwhile: add what it could not see yet
             await self._top_up([deltas[i] for i in existed])
-        await self.db[PENDING].delete_many(
-            {"_id": {"$in": [f"{t}:i:{attempt.token}" for t in tenants]}}
-        )
+        for t, c in attempt.counts.items():
+            if markers[t] not in alive:
+                await self._after_recovery(t, tok, c)
+        await self.db[PENDING].delete_many({"_id": {"$in": list(markers.values())}})
 
     async def _top_up(self, mine: list[dict[str, Any]]) -> None:
         fixes = []
@@ -218,6 +266,21 @@ class RollupWriter:
             if diff:
                 fixes.append({**d, "_id": d["_id"] + "+", "c": diff})
         await _insert_ignoring_duplicates(self.db[ROLLUPS], fixes)
+        log.warning("a batch outlived its rollup lease; recovered counts topped up")
+
+    async def _after_recovery(self, tenant_id: str, tok: str, mine: Counter[str]) -> None:
+        receipt = await self.db[PENDING].find_one({"_id": f"{tenant_id}:r:{tok}"})
+        if receipt is None:
+            log.error(
+                "a batch outlived its rollup lease and its recovery receipt; its counts may "
+                "be short",
+                extra={"tenant": tenant_id},
+            )
+            return
+        diff = Counter({k: n - receipt["c"].get(k, 0) for k, n in mine.items()})
+        fixes = [{**d, "_id": d["_id"] + "+"} for d in delta_docs(tenant_id, tok, +diff)]
+        await _insert_ignoring_duplicates(self.db[ROLLUPS], fixes)
+        await self.db[PENDING].delete_one({"_id": receipt["_id"]})
         log.warning("a batch outlived its rollup lease; recovered counts topped up")
 
 
@@ -383,30 +446,48 @@ async def is_ready(db: AsyncDatabase) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def tenant_lock(db: AsyncDatabase, tenant_id: str, lease: timedelta) -> AsyncIterator[None]:
-    """One delete per tenant at a time (409 while another runs); a lock older than
-    ``lease`` belongs to a dead process and is taken over."""
+async def tenant_lock(
+    db: AsyncDatabase, tenant_id: str, lease: timedelta, wait: float = 0.0
+) -> AsyncIterator[None]:
+    """One delete per tenant at a time. Waits up to ``wait`` seconds for another one to
+    end, then answers 409; a lock older than ``lease`` belongs to a dead process and
+    is taken over."""
     lock_id = f"{tenant_id}:lock"
-    now = datetime.now(UTC)
-    try:
-        await db[PENDING].insert_one({"_id": lock_id, "tenant_id": tenant_id, "at": now, "lock": 1})
-    except DuplicateKeyError:
-        held = await db[PENDING].find_one({"_id": lock_id})
-        if held and _aware(held["at"]) >= now - lease:
+    deadline = asyncio.get_running_loop().time() + wait
+    while not await _take_lock(db, lock_id, tenant_id, lease):
+        if asyncio.get_running_loop().time() >= deadline:
             raise Conflict(
-                "Another delete of this tenant's events is running; try again when it is done."
-            ) from None
-        await db[PENDING].delete_one({"_id": lock_id})
-        try:
-            await db[PENDING].insert_one(
-                {"_id": lock_id, "tenant_id": tenant_id, "at": now, "lock": 1}
+                "Another delete of this tenant's events (a cleanup, or the retention sweep) "
+                "is running; try again when it is done."
             )
-        except DuplicateKeyError:
-            raise Conflict("Another delete of this tenant's events is running.") from None
+        await asyncio.sleep(0.2)
+    beat = asyncio.create_task(_renew(db, [lock_id], lease))  # a long delete keeps its lock
     try:
         yield
     finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
         await db[PENDING].delete_one({"_id": lock_id})
+
+
+async def _take_lock(db: AsyncDatabase, lock_id: str, tenant_id: str, lease: timedelta) -> bool:
+    now = datetime.now(UTC)
+    lock = {"_id": lock_id, "tenant_id": tenant_id, "at": now, "lock": 1}
+    try:
+        await db[PENDING].insert_one(lock)
+        return True
+    except DuplicateKeyError:
+        held = await db[PENDING].find_one({"_id": lock_id})
+        if held and _aware(held["at"]) >= now - lease:
+            return False
+    # the holder died: take over (a lock taken over twice at once is settled by the insert)
+    await db[PENDING].delete_one({"_id": lock_id, "at": {"$lt": now - lease}})
+    try:
+        await db[PENDING].insert_one(lock)
+        return True
+    except DuplicateKeyError:
+        return False
 
 
 async def delete_counted(
@@ -482,6 +563,11 @@ async def recover(db: AsyncDatabase, lease: timedelta, now: datetime | None = No
     Returns the markers handled."""
     now = now or datetime.now(UTC)
     stale = await db[PENDING].find({"at": {"$lt": now - lease}}).to_list()
+    old_receipts = [
+        p["_id"] for p in stale if "receipt" in p and _aware(p["at"]) < now - 10 * lease
+    ]
+    if old_receipts:
+        await db[PENDING].delete_many({"_id": {"$in": old_receipts}})
     handled = 0
     attempts: dict[str, list[dict[str, Any]]] = {}
     for p in stale:
@@ -523,6 +609,19 @@ async def recover(db: AsyncDatabase, lease: timedelta, now: datetime | None = No
             {**d, "at": now} for t, c in per_token.items() for d in delta_docs(tenant_id, t, c)
         ]
         await _insert_ignoring_duplicates(db[ROLLUPS], deltas)
+        # A receipt of what was counted, for a batch that was only frozen and finishes
+        # later (it then adds the difference); kept for ten leases.
+        receipts = [
+            {
+                "_id": f"{tenant_id}:r:{t}",
+                "tenant_id": tenant_id,
+                "at": now,
+                "receipt": 1,
+                "c": dict(c),
+            }
+            for t, c in per_token.items()
+        ]
+        await _insert_ignoring_duplicates(db[PENDING], receipts)
         await db[PENDING].delete_many({"_id": {"$in": [m["_id"] for m in markers]}})
         handled += len(markers)
         log.warning(

@@ -315,7 +315,7 @@ class LogRepository:
         if self.use_rollups:
             # The deleted events are subtracted from the rollups exactly (one delete per
             # tenant at a time; a second one meanwhile is 409).
-            async with tenant_lock(self.db, tenant_id, self.lease):
+            async with tenant_lock(self.db, tenant_id, self.lease, wait=self.timeout_s):
                 deleted = await delete_counted(self.db, query)
         else:
             deleted = (await self.logs.delete_many(query)).deleted_count

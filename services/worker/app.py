@@ -33,7 +33,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             concurrency=settings.worker_concurrency,
             wait_seconds=settings.worker_wait_seconds,
             max_receives=settings.worker_max_receives,
-            rollups=RollupWriter(clients.db),
+            rollups=RollupWriter(clients.db, lease),
             ring_size=settings.recent_events,
         )
         app.state.consumer = consumer

@@ -171,34 +171,44 @@ class Consumer:
         if not decoded:
             return True
         docs = [doc for d in decoded for doc in d.docs]
-        attempt = None
-        if self.rollups and docs:
-            # Announced before the insert, and every event tagged with the attempt: a
-            # worker killed between the insert and the count leaves a marker that
-            # outlives its lease, and its events are counted by the recovery
-            # (services/core/rollups.py).
-            try:
-                attempt = await self.rollups.begin(docs)
-            except PyMongoError as exc:
-                log.warning(
-                    "rollup marker failed; the batch will be redelivered",
-                    extra={"error": str(exc)[:300]},
-                )
-                FAILED.labels("store").inc(len(decoded))
-                return False
-        stored_ok, new = await self._store(decoded)
-        if self.rollups and attempt and new is not None:
-            try:
-                await self.rollups.finish(attempt, docs, new)
-            except PyMongoError as exc:  # the markers go stale: the recovery counts
-                log.warning(
-                    "rollup count failed; left for the recovery", extra={"error": str(exc)[:300]}
-                )
+        try:
+            stored_ok, new = await self._store_and_count(decoded, docs)
+        except PyMongoError as exc:
+            log.warning(
+                "rollup marker failed; the batch will be redelivered",
+                extra={"error": str(exc)[:300]},
+            )
+            FAILED.labels("store").inc(len(decoded))
+            return False
         done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
         if done:
             await self._delete(done)
             await self._publish(done, docs, new)
         return all(stored_ok)
+
+    async def _store_and_count(
+        self, decoded: list[Decoded], docs: list[dict[str, Any]]
+    ) -> tuple[list[bool], list[int] | None]:
+        """``_store``, with the rollups counting the documents it newly stored.
+
+        The batch is announced before the insert and its events are tagged with it: a
+        worker killed between the insert and the count leaves markers that outlive the
+        lease, and the recovery counts their events (services/core/rollups.py). Only a
+        failure to announce raises (nothing was stored then).
+        """
+        if not self.rollups or not docs:
+            return await self._store(decoded)
+        async with self.rollups.attempt(docs) as attempt:
+            stored_ok, new = await self._store(decoded)
+            if new is not None:
+                try:
+                    await self.rollups.finish(attempt, docs, new)
+                except PyMongoError as exc:  # the markers go stale: the recovery counts
+                    log.warning(
+                        "rollup count failed; left for the recovery",
+                        extra={"error": str(exc)[:300]},
+                    )
+        return stored_ok, new
 
     def _poison(self, message: dict[str, Any], reason: str) -> None:
         receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
