@@ -834,9 +834,12 @@ class Runner:
             f"  search: {search['req_per_s']:.1f} req/s, p50 {search['latency_ms']['p50']} ms, "
             f"p95 {search['latency_ms']['p95']} ms, errors {search['errors']}"
         )
+        reads = measure_reads(self.target.url, viewer_token, repeat=3 if p.quick else 5)
+        log("  reads (median ms): " + ", ".join(f"{k} {v['median_ms']}" for k, v in reads.items()))
         return {
             "preload": generated | {"stored": stored, "seconds": round(preload_seconds, 1)},
             "search": search,
+            "reads": reads,
         }
 
     def run_e(self) -> dict[str, Any]:
@@ -861,6 +864,77 @@ class Runner:
             f"{fan['delivered_ratio']}"
         )
         return {"fanout": fan}
+
+
+# --- reads beside the search (scenario d) ---------------------------------------------
+
+READ_TARGETS = {  # the share of the filtered search's time each read may take
+    "stats": 1 / 20,
+    "stats_histogram_24h": 1 / 20,
+    "total": 1 / 20,
+    "tail_replay_100": 1 / 20,
+    "get_by_id": 1 / 10,
+}
+
+
+def measure_reads(url: str, token: str, repeat: int) -> dict[str, dict[str, Any]]:
+    """Sequential timings (median of ``repeat``, after one warm-up) of a full filtered
+    search and of the reads that must not cost what it costs: stats by level, a 24 h
+    histogram, a total, a `tail=100` replay, one event by id."""
+    from websockets.sync.client import connect
+
+    headers = {"Authorization": f"Bearer {token}"}
+    since = datetime.now(UTC).replace(second=0, microsecond=0).timestamp() - 86400
+    day_ago = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
+    filtered = {"service": "api", "level": "ERROR", "limit": "50"}
+    ws_url = url.replace("http://", "ws://") + "/api/v1/logs/stream?tail=100&token=" + token
+    out: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        first = http.get("/api/v1/logs", params={"limit": "1"}).json()["data"]
+        event_id = first[0]["id"] if first else "none"
+
+        def get(path: str, params: dict[str, str] | None = None) -> None:
+            resp = http.get(path, params=params)
+            if resp.status_code >= 400:
+                raise RuntimeError(f"{path} {params}: {resp.status_code} {resp.text[:200]}")
+
+        def replay() -> None:
+            with connect(ws_url, open_timeout=30) as ws:
+                frame = json.loads(ws.recv(timeout=120))
+                if not frame.get("replay"):
+                    raise RuntimeError(f"not a replay frame: {str(frame)[:200]}")
+
+        reads = {
+            "search_filtered": lambda: get("/api/v1/logs", filtered),
+            "stats": lambda: get("/api/v1/logs/stats", {"by": "level"}),
+            "stats_histogram_24h": lambda: get(
+                "/api/v1/logs/stats", {"by": "level", "interval": "1h", "from": day_ago}
+            ),
+            "total": lambda: get(
+                "/api/v1/logs", {"service": "api", "level": "ERROR", "total": "true", "limit": "0"}
+            ),
+            "tail_replay_100": replay,
+            "get_by_id": lambda: get(f"/api/v1/logs/{event_id}"),
+        }
+        for name, read in reads.items():
+            read()  # warm-up: the first replay also has the ring rebuilt from the storage
+            if name == "tail_replay_100":
+                time.sleep(2)
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                read()
+                times.append((time.perf_counter() - start) * 1000)
+            times.sort()
+            out[name] = {
+                "median_ms": round(times[len(times) // 2], 1),
+                "runs_ms": [round(t, 1) for t in times],
+            }
+    base = out["search_filtered"]["median_ms"] or 1
+    for name, share in READ_TARGETS.items():
+        out[name]["share_of_search"] = round(out[name]["median_ms"] / base, 4)
+        out[name]["target_share"] = round(share, 4)
+    return out
 
 
 # --- report ---------------------------------------------------------------------------
@@ -981,6 +1055,19 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
             "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
+        reads = d.get("reads") or {}
+        search_ms = (reads.get("search_filtered") or {}).get("median_ms")
+        for name, share in READ_TARGETS.items():
+            r = reads.get(name)
+            if not r or not search_ms:
+                continue
+            row(
+                f"{name.replace('_', ' ')} ≤ 1/{round(1 / share)} of a filtered search",
+                f"{r['median_ms']} ms vs search {search_ms} ms "
+                f"= 1/{search_ms / max(r['median_ms'], 0.1):.0f}",
+                r["share_of_search"] <= share,
+                storage,
+            )
     rss: dict[str, float] = {}
     for r in results.values():
         for name, mb in r.get("resources", {}).get("rss_max_mb", {}).items():

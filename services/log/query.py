@@ -138,6 +138,9 @@ class LogRepository:
         page: int | None = None,
         with_total: bool = False,
     ) -> Page:
+        if limit == 0:  # a count only
+            total, relation = await self.total(tenant_id, flt)
+            return Page([], {"limit": 0, "total": total, "total_relation": relation})
         query = flt.to_mongo(tenant_id)
         order = DESCENDING if descending else ASCENDING
         if cursor is not None:  # an empty cursor= is malformed, not "first page"
