@@ -22,7 +22,7 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
             app.state.clients.redis,
             app.state.clients.db,
             settings.recent_events,
-            int(settings.stream_replay_timeout_seconds * 1000),
+            int(settings.recent_rebuild_timeout_seconds * 1000),
         )
 
     async def shutdown(app: FastAPI) -> None:

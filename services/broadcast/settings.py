@@ -28,6 +28,12 @@ class BroadcastSettings(CoreSettings):
         description="Longest a `tail=N` replay may read the storage (for what the recent-events "
         "ring cannot supply); beyond it the stream closes with 1013 and a `timeout` error.",
     )
+    recent_rebuild_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest the background rebuild of a tenant's recent-events ring may "
+        "read the storage (it reads the tenant's latest events, sorted).",
+    )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")
     stream_compression: bool = Field(
         False,
