@@ -909,7 +909,7 @@ def measure_reads(url: str, token: str, repeat: int) -> dict[str, dict[str, Any]
 
         # The tenant's first replay reads the storage and has the ring rebuilt; on
         # FerretDB that read may outlast the replay's time limit: wait for the ring.
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900
         while True:
             try:
                 newest = replay()

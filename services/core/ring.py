@@ -75,6 +75,12 @@ def invalidate(pipe: Any, tenant_id: str) -> None:
     pipe.delete(ok_key(tenant_id), ring_key(tenant_id))
 
 
+async def start_empty(client: redis.Redis, tenant_id: str) -> None:
+    """A new tenant has no events: its (empty) ring is complete from the start, so its
+    first replays need no rebuild from the storage."""
+    await client.set(ok_key(tenant_id), "1", nx=True)
+
+
 async def invalidate_now(client: redis.Redis, tenant_id: str) -> None:
     async with client.pipeline(transaction=True) as pipe:
         invalidate(pipe, tenant_id)

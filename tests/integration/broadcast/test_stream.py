@@ -509,7 +509,7 @@ async def test_replay_comes_from_the_ring_reaches_past_it_and_survives_its_loss(
         async def ring_complete() -> bool:
             return bool(await r.exists(f"recent:{tenant}:ok"))
 
-        # the first replay reads the storage, and has the ring rebuilt from it
+        # a new tenant's ring is complete from its creation: replays read it
         assert await replay(tail="5") == [f"ring{i:02d}" for i in range(25, 30)]
         await eventually(ring_complete, within=30)
         assert await r.zcard(f"recent:{tenant}") == 20
