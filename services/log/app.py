@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.core.limitstore import StoreGuard
+from services.core.slots import SlotLeases
+from services.core.tenantpolicy import TenantPolicies
+from services.log.admission import IngestAdmission
 from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
+from services.log.querygate import QueryGate
 from services.log.routes import router
 from services.log.settings import LogSettings
 
@@ -17,6 +22,25 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
         app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
+        # The tenant's retention and limits, one cached read of its document; a tenant
+        # change announced on the invalidation bus applies at once.
+        policies = TenantPolicies(
+            clients.db, settings.credential_cache_seconds, settings.default_limits
+        )
+        app.state.invalidations.subscribe(policies.on_invalidation)
+        app.state.policies = policies
+        guard = StoreGuard("log")
+        app.state.limit_guard = guard
+        admission = IngestAdmission(clients.redis, policies.limits, guard)
+        leases = SlotLeases(clients.redis, "queries", guard, reason="max_concurrent_queries")
+        leases.start()
+        app.state.query_gate = QueryGate(
+            clients.redis,
+            leases,
+            guard,
+            max_concurrent=settings.query_max_concurrent,
+            queue_seconds=settings.query_queue_seconds,
+        )
         batcher = IngestBatcher(
             sqs_sender(clients.sqs.client, clients.sqs.url),
             linger=settings.ingest_linger_ms / 1000,
@@ -24,12 +48,16 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
             max_batch_bytes=settings.ingest_max_message_bytes,
             max_in_flight=settings.ingest_max_in_flight,
             coalesce_in_flight=settings.ingest_coalesce_in_flight,
+            # Every ingest path goes through submit(): limits are checked there.
+            admit=admission.admit,
+            refund=admission.refund,
         )
         batcher.start()
         app.state.batcher = batcher
 
     async def shutdown(app: FastAPI) -> None:
         await app.state.batcher.close()
+        await app.state.query_gate.close()
 
     return create_service_app(
         name="log",
