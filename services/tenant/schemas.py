@@ -26,7 +26,8 @@ class LimitsPatch(BaseModel):
     """Per-tenant overrides of the default limits (whole numbers ≥ 0; 0 = no limit,
     except ingest_burst). A field left out stays as it is; null restores the default."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: "10" or 10.0 is not a limit someone meant to send
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ingest_events_per_second: int | None = _limit_field("ingest_events_per_second")
     ingest_burst: int | None = _limit_field("ingest_burst")
