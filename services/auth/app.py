@@ -17,6 +17,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         keyring = KeyRing.load(settings.jwt_keys_dir, generate=settings.jwt_generate_keys)
         app.state.keyring = keyring
+        app.state.readiness.add("signing-keys", keyring.probe)
         app.state.issuer = TokenIssuer(
             keyring,
             issuer=settings.jwt_issuer,
@@ -42,4 +43,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         on_startup=startup,
         # The auth service verifies its own tokens from its key ring, not over HTTP.
         jwks_source=lambda app: app.state.keyring.fetch_jwks,
+        # The JWKS is every verifier's key source and needs only the keys. Token
+        # issue needs MongoDB, but so does every other auth replica: taking them
+        # all out of the load balancer in a MongoDB outage would not issue one
+        # more token, and would take the JWKS away from services that restart.
+        ready_needs=("signing-keys",),
     )

@@ -53,6 +53,11 @@ class KeyRing:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk for k in self.keys]}
 
+    async def probe(self) -> None:
+        """Readiness: a key to sign with and to publish."""
+        if not self.keys:
+            raise RuntimeError("no signing keys loaded")
+
     async def fetch_jwks(self) -> dict[str, Any]:
         """The JWKS as a token verifier's key source (same interface as the HTTP one)."""
         return self.jwks()
