@@ -22,7 +22,9 @@ class AuthSettings(CoreSettings):
     )
     token_ttl_seconds: int = Field(3600, ge=60, le=86400, description="Access token lifetime.")
     bootstrap_admin_client_id: str | None = Field(
-        None, description="Client id of the platform-admin credential created at start."
+        None,
+        description="Client id of the platform-admin credential created at the first start. "
+        "Created once: a later start never resets it, so a revoked or rotated admin stays so.",
     )
     bootstrap_admin_client_secret: SecretStr | None = Field(
         None, description="Its secret (no default: set it, or let `make dev` generate one)."

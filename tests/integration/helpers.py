@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -63,3 +64,31 @@ async def ingest(
 
         await eventually(done, within=120)
     return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_replica(stack, name: str, service: str, env: dict[str, str] | None = None) -> str:
+    """Start one more process of ``service`` (the stack's own settings plus ``env``) on
+    a free port, under the stack's control; return its base URL. Stop it with
+    ``stack.stop(name)``; the session's teardown stops it too."""
+    from services.cli.stack import ProcSpec
+
+    base = stack.specs[service]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stack.add(
+        ProcSpec(
+            name,
+            base.argv,
+            {**base.env, **(env or {}), "LOGSERVER_PORT": str(port)},
+            ("http", f"{url}/healthz"),
+        )
+    )
+    stack.start(name)
+    stack.wait([name], timeout=90)
+    return url
