@@ -6,14 +6,18 @@ Its HTTP server only answers health and metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
 from services.core.logstore import ensure_log_indexes
 from services.worker.consumer import Consumer
-from services.worker.retention import run_periodically
+from services.worker.lease import Lease, holder_id
+from services.worker.retention import Sweeper
 from services.worker.settings import WorkerSettings
+
+RETENTION_STOP_SECONDS = 5.0  # shutdown waits this long for a sweep to stop
 
 
 def create_app(settings: WorkerSettings | None = None) -> FastAPI:
@@ -31,14 +35,26 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         )
         app.state.consumer = consumer
         app.state.stop = asyncio.Event()
+        # One lease per database, so stacks sharing a Redis do not block each other.
+        lease = Lease(
+            clients.redis,
+            f"logserver:retention-lease:{settings.mongodb_database}",
+            holder_id(),
+            settings.retention_interval_seconds,
+        )
+        sweeper = Sweeper(
+            clients.db,
+            lease,
+            interval=settings.retention_interval_seconds,
+            budget=settings.retention_budget_seconds,
+            stop=app.state.stop,
+        )
 
         async def begin() -> None:
             # Indexes before the first insert: building them later locks a busy collection.
             await ensure_log_indexes(clients.db)
             consumer.start()
-            app.state.retention = asyncio.create_task(
-                run_periodically(clients.db, settings.retention_interval_seconds, app.state.stop)
-            )
+            app.state.retention = asyncio.create_task(sweeper.run())
 
         app.state.startup.add("indexes-and-consumer", begin)
 
@@ -47,7 +63,10 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         await app.state.consumer.stop(settings.shutdown_grace_seconds)
         retention = getattr(app.state, "retention", None)
         if retention:
-            await retention
+            # The sweep stops at its next delete; one still running past the bound is
+            # cancelled (the storage stops it at its maxTimeMS).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(retention, RETENTION_STOP_SECONDS)
 
     return create_service_app(
         name="worker",

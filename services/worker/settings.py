@@ -16,7 +16,15 @@ class WorkerSettings(CoreSettings):
         5, ge=1, description="Receives after which SQS dead-letters a message (match the queue)."
     )
     retention_interval_seconds: float = Field(
-        300, gt=0, description="How often the retention sweep runs."
+        300,
+        gt=0,
+        description="How often the retention sweep runs, across all worker replicas (one "
+        "sweeps at a time, under a lease in Redis).",
+    )
+    retention_budget_seconds: float = Field(
+        60,
+        gt=0,
+        description="Longest one retention sweep runs; what it leaves waits for the next.",
     )
     shutdown_grace_seconds: float = Field(
         25, gt=0, description="How long SIGTERM waits for batches in hand."

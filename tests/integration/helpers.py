@@ -92,3 +92,15 @@ def start_replica(stack, name: str, service: str, env: dict[str, str] | None = N
     stack.start(name)
     stack.wait([name], timeout=90)
     return url
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum over all label sets of sample ``name`` in a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
