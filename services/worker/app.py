@@ -1,4 +1,5 @@
-"""The worker: persists queued events, publishes them for live tail, sweeps retention.
+"""The worker: persists queued events, publishes them for live tail, sweeps retention,
+reports the dead-letter queue's depth.
 
 Its HTTP server only answers health and metrics.
 """
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from services.core.app import create_service_app
 from services.core.logstore import ensure_log_indexes
 from services.worker.consumer import Consumer
+from services.worker.deadletters import watch_dead_letters
 from services.worker.lease import Lease, holder_id
 from services.worker.retention import Sweeper
 from services.worker.settings import WorkerSettings
@@ -32,6 +34,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             concurrency=settings.worker_concurrency,
             wait_seconds=settings.worker_wait_seconds,
             max_receives=settings.worker_max_receives,
+            max_batch_bytes=settings.worker_max_batch_bytes,
         )
         app.state.consumer = consumer
         app.state.stop = asyncio.Event()
@@ -55,12 +58,18 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
             await ensure_log_indexes(clients.db)
             consumer.start()
             app.state.retention = asyncio.create_task(sweeper.run())
+            app.state.dead_letters = asyncio.create_task(
+                watch_dead_letters(clients.sqs, settings.dead_letter_poll_seconds, app.state.stop)
+            )
 
         app.state.startup.add("indexes-and-consumer", begin)
 
     async def shutdown(app: FastAPI) -> None:
         app.state.stop.set()
         await app.state.consumer.stop(settings.shutdown_grace_seconds)
+        dead_letters = getattr(app.state, "dead_letters", None)
+        if dead_letters:
+            dead_letters.cancel()
         retention = getattr(app.state, "retention", None)
         if retention:
             # The sweep stops at its next delete; one still running past the bound is

@@ -104,3 +104,20 @@ def metric_total(text: str, name: str) -> float:
         for sample in family.samples
         if sample.name == name
     )
+
+
+async def create_queue_pair(cfg, name: str, max_receives: int = 5) -> None:
+    """A queue ``name`` dead-lettering into ``name-dlq`` after ``max_receives``
+    receives, as the stack's own (for workers that must not touch the session's)."""
+    import orjson
+
+    async with sqs_client(cfg) as sqs:
+        dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq"))["QueueUrl"]
+        attrs = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        redrive = {
+            "deadLetterTargetArn": attrs["Attributes"]["QueueArn"],
+            "maxReceiveCount": str(max_receives),
+        }
+        await sqs.create_queue(
+            QueueName=name, Attributes={"RedrivePolicy": orjson.dumps(redrive).decode()}
+        )

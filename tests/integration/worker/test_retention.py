@@ -12,7 +12,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import orjson
 import pytest
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
@@ -20,7 +19,12 @@ from pymongo import AsyncMongoClient
 from services.cli.stack import ProcessGroup, StackConfig
 from services.core.credentials import TENANTS
 from services.core.logmodel import LOGS
-from tests.integration.helpers import eventually, metric_total, sqs_client, start_replica
+from tests.integration.helpers import (
+    create_queue_pair,
+    eventually,
+    metric_total,
+    start_replica,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +43,7 @@ async def _counts(http: httpx.AsyncClient, urls: list[str]) -> tuple[float, floa
 async def test_two_workers_sweep_one_at_a_time(stack: ProcessGroup, cfg: StackConfig) -> None:
     tag = secrets.token_hex(3)
     db_name, queue = f"sweep_{tag}", f"sweep-{tag}"
-    async with sqs_client(cfg) as sqs:
-        dlq_url = (await sqs.create_queue(QueueName=f"{queue}-dlq"))["QueueUrl"]
-        dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))[
-            "Attributes"
-        ]["QueueArn"]
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}
-        await sqs.create_queue(
-            QueueName=queue, Attributes={"RedrivePolicy": orjson.dumps(redrive).decode()}
-        )
+    await create_queue_pair(cfg, queue)
     mongo = AsyncMongoClient(cfg.mongodb_url, serverSelectionTimeoutMS=20000)
     db = mongo[db_name]
     # something to sweep: a tenant keeping 1 day, and an event of last week
