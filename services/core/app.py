@@ -309,7 +309,7 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: An
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # Longer than any proxy in front keeps an idle upstream connection (nginx and
         # ingress-nginx 60 s, ALB 60 s): with uvicorn's 5 s, the proxy reused a
         # connection the service had just closed and answered a POST with 502.
