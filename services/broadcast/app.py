@@ -26,7 +26,7 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         policies = TenantPolicies(
             clients.db, settings.credential_cache_seconds, settings.default_limits
         )
-        app.state.invalidations.subscribe(policies.on_invalidation)
+        app.state.invalidations.subscribe(policies.on_change)
         app.state.policies = policies
         app.state.limit_guard = StoreGuard("broadcast")
         leases = SlotLeases(

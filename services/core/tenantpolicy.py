@@ -8,8 +8,8 @@ the document's ``limits``). Both come from one read of the tenant document: one
 MongoDB read per tenant per ``ttl_seconds`` (the same bound as credential
 changes, ``credential_cache_seconds``), concurrent misses of one tenant sharing
 that read. ``invalidate``/``clear`` let a change take effect at once;
-:meth:`TenantPolicies.on_invalidation` is the callback for the invalidation bus,
-on which the tenant service announces every tenant change.
+:meth:`TenantPolicies.on_change` is the callback for the invalidation bus, on
+which the tenant service announces every tenant change.
 """
 
 from __future__ import annotations
@@ -131,11 +131,11 @@ class TenantPolicies:
         self._generation += 1
         self._cache.clear()
 
-    def on_invalidation(self, change: Invalidation) -> None:
-        """Callback for the invalidation bus: a tenant change (retention, limits,
-        status) drops that tenant; a possibly missed one drops every tenant. A change
-        of one API key concerns no policy."""
+    def on_change(self, change: Invalidation) -> None:
+        """An invalidation-bus callback: forget what ``change`` may have made stale
+        (a tenant's retention, limits or status: its entry; after the bus reconnected:
+        everything). An API key's change concerns no policy."""
         if change.everything:
             self.clear()
-        elif change.key_id is None and change.tenant is not None:
+        elif change.key_id is None:  # the tenant itself (an API key's change is not ours)
             self.invalidate(change.tenant)

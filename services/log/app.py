@@ -27,7 +27,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         policies = TenantPolicies(
             clients.db, settings.credential_cache_seconds, settings.default_limits
         )
-        app.state.invalidations.subscribe(policies.on_invalidation)
+        app.state.invalidations.subscribe(policies.on_change)
         app.state.policies = policies
         guard = StoreGuard("log")
         app.state.limit_guard = guard

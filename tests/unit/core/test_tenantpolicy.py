@@ -176,14 +176,14 @@ async def test_invalidations_from_the_bus(tenants: FakeTenants, clock: Clock) ->
     policies = TenantPolicies({"tenants": tenants}, ttl_seconds=30, defaults=DEFAULTS)  # type: ignore[arg-type]
     await policies.limits("acme")
     await policies.limits("keep")
-    policies.on_invalidation(Invalidation("acme", "lsk_1"))  # one API key: no policy change
-    policies.on_invalidation(Invalidation("other"))
+    policies.on_change(Invalidation("acme", "lsk_1"))  # one API key: no policy change
+    policies.on_change(Invalidation("other"))
     assert tenants.calls == 2
     tenants.docs["acme"]["limits"] = {"max_concurrent_tails": 1}
-    policies.on_invalidation(Invalidation("acme"))  # e.g. PATCH /tenants/acme
+    policies.on_change(Invalidation("acme"))  # e.g. PATCH /tenants/acme
     assert (await policies.limits("acme")).max_concurrent_tails == 1
     await policies.limits("keep")
     assert tenants.calls == 3
-    policies.on_invalidation(Invalidation())  # anything may have changed
+    policies.on_change(Invalidation())  # anything may have changed
     await policies.limits("keep")
     assert tenants.calls == 4
