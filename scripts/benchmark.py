@@ -1,7 +1,7 @@
 """`make benchmark`: run the load scenarios of benchmarks/ against a stack and write results.
 
     .venv/bin/python scripts/benchmark.py                  # all scenarios, full size
-    .venv/bin/python scripts/benchmark.py --scenario a     # one (a, b, c, d, e; comma list)
+    .venv/bin/python scripts/benchmark.py --scenario a     # one (a, b, c, d, e, f; comma list)
     .venv/bin/python scripts/benchmark.py --quick          # seconds-long smoke run
 
 Starts a private stack on free ports under ``.data/bench-<pid>`` (the same
@@ -53,13 +53,14 @@ from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-ALL = ("a", "b", "c", "d", "e")
+ALL = ("a", "b", "c", "d", "e", "f")
 NAMES = {
     "a": "single-event POST (closed loop + open loop)",
     "b": "bulk POST, 1,000 events/request",
     "c": "mixed ingest + search + tail",
     "d": "filtered search on a preloaded tenant",
     "e": "WebSocket fan-out ingest→receive",
+    "f": "noisy neighbour: one tenant floods ingest and searches, another's latency",
 }
 FERRETDB_PRELOAD = 100_000
 QUEUE = os.environ.get("LOGSERVER_SQS_QUEUE_NAME", "logserver-events")
@@ -96,6 +97,15 @@ class Params:
     e_seconds: float = 20
     e_batch: int = 10
     e_processes: int = 0  # listener processes; 0: one per 25 clients, at most 4
+    f_seconds: float = 30  # each phase (quiet, flood)
+    f_b_rate: float = 200  # tenant B's steady single-event POSTs per second
+    f_b_search_rate: float = 2
+    f_a_limit: int = 1000  # tenant A's ingest_events_per_second; it offers 5x that
+    f_flood_factor: float = 5
+    f_a_batch: int = 100
+    f_a_searchers: int = 4  # heavy-search clients of A (its max_concurrent_queries: 2)
+    f_a_preload: int = 20_000
+    f_b_preload: int = 2_000
     drain_timeout: float = 600
     preload_given: bool = False
 
@@ -124,6 +134,14 @@ class Params:
                 e_seconds=2,
                 e_processes=2,  # exercise the multi-process listeners too
                 drain_timeout=30,
+                f_seconds=2,
+                f_b_rate=20,
+                f_b_search_rate=2,
+                f_a_limit=100,
+                f_a_batch=20,
+                f_a_searchers=2,
+                f_a_preload=300,
+                f_b_preload=50,
             )
         elif args.quick:
             p = cls(
@@ -145,6 +163,9 @@ class Params:
                 e_rate=200,
                 e_seconds=3,
                 drain_timeout=60,
+                f_seconds=5,
+                f_a_preload=2000,
+                f_b_preload=200,
             )
         else:
             p = cls(quick=False)
@@ -161,6 +182,7 @@ class Params:
             "e_clients",
             "e_rate",
             "e_seconds",
+            "f_seconds",
         ):
             value = getattr(args, name, None)
             if value is not None:
@@ -862,6 +884,80 @@ class Runner:
         )
         return {"fanout": fan}
 
+    def preload(self, tenant: str, writer: tuple[str, str], count: int, seed: int) -> None:
+        """``count`` events into ``tenant`` with `logserver generate`, then wait until stored."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "generate",
+                "--url",
+                self.target.url,
+                "--count",
+                str(count),
+                "--batch-size",
+                "1000",
+                "--seed",
+                str(seed),
+                "--spread",
+                "3600",
+                "--quiet",
+            ],
+            env=os.environ
+            | {"LOGSERVER_CLIENT_ID": writer[0], "LOGSERVER_CLIENT_SECRET": writer[1]},
+            cwd=REPO,
+            check=True,
+            timeout=1800,
+        )
+
+    def run_f(self) -> dict[str, Any]:
+        p = self.p
+        a, b = self.setup.tenant("noisy-a"), self.setup.tenant("quiet-b")
+        keys = {t: (self.setup.key(t, "writer"), self.setup.key(t, "viewer")) for t in (a, b)}
+        log(f"  preloading {p.f_a_preload:,} events into {a} and {p.f_b_preload:,} into {b}")
+        self.preload(a, keys[a][0], p.f_a_preload, p.seed + 5)
+        self.preload(b, keys[b][0], p.f_b_preload, p.seed + 6)
+        self.drain("f preload")
+        limits = {
+            "ingest_events_per_second": p.f_a_limit,
+            "ingest_burst": p.f_a_limit,
+            "max_concurrent_queries": 2,
+        }
+        resp = self.setup.http.patch(
+            f"/api/v1/tenants/{a}", json={"limits": limits}, headers=self.setup.admin
+        )
+        resp.raise_for_status()
+        self.sampler.label = "f"
+        noisy = self.script(
+            "f_noisy",
+            "noisy_neighbour.py",
+            timeout=2 * p.f_seconds + 300,
+            seconds=p.f_seconds,
+            warmup=1.0 if not p.quick else 0.5,
+            b_rate=p.f_b_rate,
+            b_search_rate=p.f_b_search_rate,
+            a_limit=p.f_a_limit,
+            flood_factor=p.f_flood_factor,
+            a_batch=p.f_a_batch,
+            a_searchers=p.f_a_searchers,
+            a_writer=self.setup.token(*keys[a][0]),
+            a_viewer=self.setup.token(*keys[a][1]),
+            b_writer=self.setup.token(*keys[b][0]),
+            b_viewer=self.setup.token(*keys[b][1]),
+        )
+        q, f = noisy["quiet"], noisy["flood"]
+        log(
+            f"  B ingest p99 {q['b_ingest']['latency_ms']['p99']} ms quiet, "
+            f"{f['b_ingest']['latency_ms']['p99']} ms with A's flood "
+            f"(x{noisy['b_ingest_p99_ratio']}); B search p95 "
+            f"{q['b_search']['latency_ms']['p95']} / {f['b_search']['latency_ms']['p95']} ms; "
+            f"A offered {f['a_ingest']['offered_events_per_s']:,.0f} events/s, accepted "
+            f"{f['a_ingest']['accepted_events_per_s']:,.0f}/s, statuses "
+            f"{f['a_ingest']['statuses']}, A searches {f['a_search']['statuses']}"
+        )
+        return {"noisy": noisy, "tenants": {"a": a, "b": b}, "a_limits": limits}
+
 
 # --- report ---------------------------------------------------------------------------
 
@@ -981,6 +1077,18 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
             "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
+    if "f" in results:
+        n = results["f"]["noisy"]
+        q, fl = n["quiet"]["b_ingest"]["latency_ms"], n["flood"]["b_ingest"]["latency_ms"]
+        ratio = n["b_ingest_p99_ratio"]
+        sq, sf = n["quiet"]["b_search"]["latency_ms"], n["flood"]["b_search"]["latency_ms"]
+        row(
+            f"noisy neighbour: B's ingest p99 with A flooding at {n['flood_factor']:g}x its "
+            "limit ≤ 1.5 x quiet",
+            f"p99 {q['p99']} ms quiet, {fl['p99']} ms flooded (x{ratio}); "
+            f"B search p95 {sq['p95']} / {sf['p95']} ms (x{n['b_search_p95_ratio']})",
+            ratio is not None and ratio <= 1.5,
+        )
     rss: dict[str, float] = {}
     for r in results.values():
         for name, mb in r.get("resources", {}).get("rss_max_mb", {}).items():
@@ -1085,6 +1193,41 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                 f"{f['clients']} clients, ingest→receive, delivered {f['delivered_ratio']}",
             ]
         )
+    if "f" in results:
+        n = results["f"]["noisy"]
+        for phase in ("quiet", "flood"):
+            for kind, label in (("b_ingest", "B ingest"), ("b_search", "B search")):
+                s = n[phase][kind]
+                lat = s["latency_ms"]
+                errors = sum(v for k, v in s["statuses"].items() if not k.startswith("2"))
+                rows.append(
+                    [
+                        f"f {phase}: {label}",
+                        fmt(s["req_per_s"], 1),
+                        fmt(s["req_per_s"]) if kind == "b_ingest" else "-",
+                        fmt(lat["p50"], 1),
+                        fmt(lat["p95"], 1),
+                        fmt(lat["p99"], 1),
+                        fmt(lat["mean"], 1),
+                        fmt(errors),
+                        "from due time" + (", A flooding" if phase == "flood" else ", A idle"),
+                    ]
+                )
+        a_in, a_se = n["flood"]["a_ingest"], n["flood"]["a_search"]
+        rows.append(
+            [
+                "f flood: A ingest",
+                fmt(a_in["req_per_s"], 1),
+                fmt(a_in["accepted_events_per_s"]),
+                fmt(a_in["latency_ms"]["p50"], 1),
+                fmt(a_in["latency_ms"]["p95"], 1),
+                fmt(a_in["latency_ms"]["p99"], 1),
+                fmt(a_in["latency_ms"]["mean"], 1),
+                "-",
+                f"offered {a_in['offered_events_per_s']:,.0f} events/s; statuses "
+                f"{a_in['statuses']}; A searches {a_se['statuses']}",
+            ]
+        )
     return rows
 
 
@@ -1164,6 +1307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", dest="e_clients", type=int, help="fan-out WS clients (e)")
     ap.add_argument("--fanout-rate", dest="e_rate", type=float, help="fan-out events/s (e)")
     ap.add_argument("--fanout-seconds", dest="e_seconds", type=float, help="fan-out length (e)")
+    ap.add_argument("--noisy-seconds", dest="f_seconds", type=float, help="each phase of (f)")
     ap.add_argument("--seed", type=int, help="random seed of every scenario (default 42)")
     ap.add_argument("--out-dir", type=Path, default=RESULTS, help="where results go")
     ap.add_argument("--work-dir", type=Path, help="scenario configs and logs (default .data/)")
