@@ -82,6 +82,11 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_from_nanos(nanos: int) -> str:
+    """:func:`iso` of Unix time in nanoseconds (OTLP, Loki), truncated to the millisecond."""
+    return iso(datetime.fromtimestamp(nanos // 1_000_000 / 1000, UTC))
+
+
 def parse_iso(value: str) -> datetime:
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
