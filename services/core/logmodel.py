@@ -82,9 +82,20 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_last_second: list[Any] = [None, ""]  # (Unix second, its RFC 3339 text): one batch shares few
+
+
 def iso_from_nanos(nanos: int) -> str:
-    """:func:`iso` of Unix time in nanoseconds (OTLP, Loki), truncated to the millisecond."""
-    return iso(datetime.fromtimestamp(nanos // 1_000_000 / 1000, UTC))
+    """:func:`iso` of Unix time in nanoseconds (OTLP, Loki), truncated to the millisecond.
+
+    The records of one shipper batch mostly fall in a few seconds, so the text of the
+    last second is kept: formatting a datetime per record was a tenth of OTLP ingest.
+    """
+    seconds, millis = divmod(nanos // 1_000_000, 1000)
+    if seconds != _last_second[0]:
+        text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+        _last_second[:] = [seconds, text[:-6]]  # without "+00:00"
+    return f"{_last_second[1]}.{millis:03d}Z"
 
 
 def parse_iso(value: str) -> datetime:

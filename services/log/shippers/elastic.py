@@ -54,40 +54,37 @@ class BulkItem:
         self.raw = raw  # dict (raw event) or Refused
 
 
-def _find(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
-    """Where the scalar at ``path`` is: a dotted key of ``doc``, or nested keys."""
-    value = doc.get(path)
-    if value is not None and not isinstance(value, dict | list):
-        return doc, path
-    head, dot, rest = path.partition(".")
-    inner = doc.get(head) if dot else None
-    return _find(inner, rest) if isinstance(inner, dict) else None
+# the same paths, split once: (path, head, rest) with head/rest for one level of nesting
+_SPLIT = tuple(
+    (name, tuple((path, *path.split(".", 1)) if "." in path else (path, "", "") for path in paths))
+    for name, paths in FIELDS
+)
 
 
-def _drop_empty(doc: dict[str, Any], path: str) -> None:
-    """After a nested value was taken: {"log": {}} is noise, remove it."""
-    head, dot, rest = path.partition(".")
-    inner = doc.get(head) if dot else None
-    if isinstance(inner, dict):
-        _drop_empty(inner, rest)
-        if not inner:
-            del doc[head]
+def _scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, dict | list)
 
 
 def to_raw_event(source: dict[str, Any], index: str | None, doc_id: str | None) -> dict[str, Any]:
+    """The raw event of one source document; ``source`` is consumed (what is left of it
+    becomes the attributes). Straight-line lookups: this runs for every document."""
     raw: dict[str, Any] = {}
-    for name, paths in FIELDS:
-        for path in paths:
-            found = _find(source, path)
-            if found is None:
+    for name, paths in _SPLIT:
+        for path, head, rest in paths:
+            holder: dict[str, Any] | None = None
+            if path in source and _scalar(source[path]):
+                holder, key = source, path  # a plain or dotted key
+            elif head and isinstance(inner := source.get(head), dict) and _scalar(inner.get(rest)):
+                holder, key = inner, rest  # one level of nesting ({"log": {"level": ...}})
+            if holder is None:
                 continue
-            holder, key = found
             value = holder[key]
             if name == "level" and not (isinstance(value, str) and parse_level(value)):
                 continue  # an unknown level word stays an attribute; the level is INFO
             raw[name] = value if isinstance(value, str) or name == "timestamp" else str(value)
             del holder[key]
-            _drop_empty(source, path)
+            if holder is not source and not holder:
+                del source[head]  # {"log": {"level": "info"}} leaves no empty {"log": {}}
             break
     if doc_id is not None:
         raw["id"] = doc_id
