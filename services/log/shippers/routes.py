@@ -171,6 +171,13 @@ async def es_health(request: Request, principal: LogsWrite) -> Response:
     return JSONResponse(elastic.cluster_health())
 
 
+@es_router.get("/_license")
+async def es_license(request: Request, principal: LogsWrite) -> Response:
+    """Logstash asks for the license at start; a basic, active one."""
+    await _tenant(request, principal)
+    return JSONResponse({"license": {"status": "active", "type": "basic", "uid": "logserver"}})
+
+
 @es_router.api_route("/_bulk", methods=["POST", "PUT"])
 @es_router.api_route("/{index}/_bulk", methods=["POST", "PUT"])
 async def es_bulk(request: Request, principal: LogsWrite, index: str | None = None) -> Response:

@@ -238,6 +238,7 @@ async def test_es_info_head_health_and_product_header(client):
         ("GET", "/es"),
         ("HEAD", "/es/"),
         ("GET", "/es/_cluster/health"),
+        ("GET", "/es/_license"),
         ("HEAD", "/es/_cat/health"),
     ):
         resp = await client.request(method, path, headers={"Authorization": WRITER})
