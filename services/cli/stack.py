@@ -273,8 +273,14 @@ def build_stack(
             )
         )
 
-    nginx_dir = data_dir / "nginx"
-    nginx_dir.mkdir(exist_ok=True)
+    procs.append(gateway_proc(data_dir / "nginx", ports))
+    cfg.procs = procs
+    return cfg
+
+
+def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSpec:
+    """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process."""
+    nginx_dir.mkdir(parents=True, exist_ok=True)
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
         user_directive="user root;" if os.geteuid() == 0 else "",
@@ -286,15 +292,11 @@ def build_stack(
         broadcast_port=ports.broadcast,
     )
     (nginx_dir / "nginx.conf").write_text(conf)
-    procs.append(
-        ProcSpec(
-            "gateway",
-            [_nginx(), "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-e", "stderr"],
-            probe=("http", f"{cfg.gateway_url}/healthz"),
-        )
+    return ProcSpec(
+        name,
+        [_nginx(), "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-e", "stderr"],
+        probe=("http", f"http://127.0.0.1:{ports.gateway}/healthz"),
     )
-    cfg.procs = procs
-    return cfg
 
 
 # --- readiness -------------------------------------------------------------------

@@ -32,8 +32,12 @@ from services.core.errors import (
 from services.core.health import Readiness
 from services.core.invalidation import InvalidationBus
 from services.core.jsonlog import configure_logging
-from services.core.metrics import UNHANDLED_ERRORS, watch_loop_lag
-from services.core.middleware import RequestContextMiddleware
+from services.core.metrics import watch_loop_lag
+from services.core.middleware import (
+    RequestContextMiddleware,
+    internal_error_problem,
+    report_unhandled,
+)
 from services.core.responses import JSONResponse, ProblemResponse
 from services.core.security import http_jwks_source
 from services.core.settings import CoreSettings
@@ -128,23 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_unhandled(request: Request, exc: Exception) -> Response:
-        UNHANDLED_ERRORS.labels(app.title).inc()
-        log.exception("unhandled error", extra={"path": request.url.path})
-        bus: ErrorBus | None = getattr(request.app.state, "errors", None)
-        if bus is not None:
-            await bus.publish(
-                "unhandled_exception",
-                f"{type(exc).__name__}: {exc}"[:500],
-                path=request.url.path,
-                method=request.method,
-            )
-        body = http_status_problem(
-            500, "An unexpected error occurred; it was logged. Retry, or report the request id."
-        )
+        # Starlette's ServerErrorMiddleware calls this and then re-raises, which makes
+        # the server close the connection. RequestContextMiddleware answers every
+        # exception raised inside it without re-raising; this is the fallback for
+        # one raised outside it (in an outer middleware) or in an app without it.
+        await report_unhandled(app.title, request.scope, exc)
         rid = request.scope.get("state", {}).get("request_id", "")
-        body["request_id"] = rid
         return ProblemResponse(
-            body, status_code=500, headers={"X-Request-ID": rid, "X-Served-By": app.title}
+            internal_error_problem(rid),
+            status_code=500,
+            headers={"X-Request-ID": rid, "X-Served-By": app.title},
         )
 
     async def on_backend_lost(request: Request, exc: Exception) -> Response:

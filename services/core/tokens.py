@@ -144,7 +144,8 @@ class TokenVerifier:
                 },
             )
         except JWTError as exc:
-            raise Unauthorized(f"The token is not valid: {exc}.") from exc
+            # python-jose's messages mostly end with a period already.
+            raise Unauthorized(f"The token is not valid: {str(exc).rstrip('.')}.") from exc
         try:
             principal = Principal(
                 sub=str(claims["sub"]),
