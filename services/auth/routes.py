@@ -90,8 +90,9 @@ async def issue_token(request: Request, body: Annotated[TokenRequest, Depends(_t
 
 
 def _jwks(request: Request) -> Response:
+    max_age = request.app.state.settings.jwks_max_age_seconds
     return JSONResponse(
-        request.app.state.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"}
+        request.app.state.keyring.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
 
 

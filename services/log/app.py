@@ -39,4 +39,8 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         needs=("mongo", "sqs"),
         on_startup=startup,
         on_shutdown=shutdown,
+        # Ingest needs SQS only (token checks ride out a MongoDB outage on their
+        # cached answers); search fails alone with 503 while MongoDB is away,
+        # which is better than taking ingest out of the load balancer with it.
+        ready_needs=("sqs",),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,13 @@ from elasticsearch import AuthenticationException, Elasticsearch, helpers
 
 from services.cli.stack import StackConfig
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import basic, eventually, queue_drained, stored_total
+from tests.integration.helpers import (
+    basic,
+    eventually,
+    free_port,
+    queue_drained,
+    stored_total,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -143,12 +148,6 @@ ruleset(name="ship") {{
 }}
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="ship")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
