@@ -1,7 +1,7 @@
 """`make benchmark`: run the load scenarios of benchmarks/ against a stack and write results.
 
     .venv/bin/python scripts/benchmark.py                  # all scenarios, full size
-    .venv/bin/python scripts/benchmark.py --scenario a     # one (a, b, c, d, e, f; comma list)
+    .venv/bin/python scripts/benchmark.py --scenario a     # one (a to g; comma list)
     .venv/bin/python scripts/benchmark.py --quick          # seconds-long smoke run
 
 Starts a private stack on free ports under ``.data/bench-<pid>`` (the same
@@ -53,14 +53,15 @@ from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-ALL = ("a", "b", "c", "d", "e", "f")
+ALL = ("a", "b", "c", "d", "e", "f", "g")
 NAMES = {
     "a": "single-event POST (closed loop + open loop)",
     "b": "bulk POST, 1,000 events/request",
     "c": "mixed ingest + search + tail",
     "d": "filtered search on a preloaded tenant",
     "e": "WebSocket fan-out ingest→receive",
-    "f": "noisy neighbour: one tenant floods ingest and searches, another's latency",
+    "f": "log shipper protocols (OTLP, Loki, Elasticsearch) beside bulk, 1,000 records/request",
+    "g": "noisy neighbour: one tenant floods ingest and searches, another's latency",
 }
 FERRETDB_PRELOAD = 100_000
 QUEUE = os.environ.get("LOGSERVER_SQS_QUEUE_NAME", "logserver-events")
@@ -97,15 +98,17 @@ class Params:
     e_seconds: float = 20
     e_batch: int = 10
     e_processes: int = 0  # listener processes; 0: one per 25 clients, at most 4
-    f_seconds: float = 30  # each phase (quiet, flood)
-    f_b_rate: float = 200  # tenant B's steady single-event POSTs per second
-    f_b_search_rate: float = 2
-    f_a_limit: int = 1000  # tenant A's ingest_events_per_second; it offers 5x that
-    f_flood_factor: float = 5
-    f_a_batch: int = 100
-    f_a_searchers: int = 4  # heavy-search clients of A (its max_concurrent_queries: 2)
-    f_a_preload: int = 20_000
-    f_b_preload: int = 2_000
+    f_requests: int = 60  # requests of 1,000 records per protocol
+    f_users: int = 4
+    g_seconds: float = 30  # each phase (quiet, flood)
+    g_b_rate: float = 200  # tenant B's steady single-event POSTs per second
+    g_b_search_rate: float = 2
+    g_a_limit: int = 1000  # tenant A's ingest_events_per_second; it offers 5x that
+    g_flood_factor: float = 5
+    g_a_batch: int = 100
+    g_a_searchers: int = 4  # heavy-search clients of A (its max_concurrent_queries: 2)
+    g_a_preload: int = 20_000
+    g_b_preload: int = 2_000
     drain_timeout: float = 600
     preload_given: bool = False
 
@@ -133,15 +136,17 @@ class Params:
                 e_rate=50,
                 e_seconds=2,
                 e_processes=2,  # exercise the multi-process listeners too
+                f_requests=3,
+                f_users=1,
                 drain_timeout=30,
-                f_seconds=2,
-                f_b_rate=20,
-                f_b_search_rate=2,
-                f_a_limit=100,
-                f_a_batch=20,
-                f_a_searchers=2,
-                f_a_preload=300,
-                f_b_preload=50,
+                g_seconds=2,
+                g_b_rate=20,
+                g_b_search_rate=2,
+                g_a_limit=100,
+                g_a_batch=20,
+                g_a_searchers=2,
+                g_a_preload=300,
+                g_b_preload=50,
             )
         elif args.quick:
             p = cls(
@@ -162,10 +167,12 @@ class Params:
                 e_clients=5,
                 e_rate=200,
                 e_seconds=3,
+                f_requests=9,
+                f_users=2,
                 drain_timeout=60,
-                f_seconds=5,
-                f_a_preload=2000,
-                f_b_preload=200,
+                g_seconds=5,
+                g_a_preload=2000,
+                g_b_preload=200,
             )
         else:
             p = cls(quick=False)
@@ -182,7 +189,8 @@ class Params:
             "e_clients",
             "e_rate",
             "e_seconds",
-            "f_seconds",
+            "f_requests",
+            "g_seconds",
         ):
             value = getattr(args, name, None)
             if value is not None:
@@ -884,6 +892,31 @@ class Runner:
         )
         return {"fanout": fan}
 
+    def run_f(self) -> dict[str, Any]:
+        p = self.p
+        tenant = self.tenants[0]
+        log_pid = self.target.pids.get("log")
+        if not log_pid:
+            self.notes.append("(f) the log service's pid was not found: no CPU per event.")
+        result = self.script(
+            "f_shippers",
+            "shippers.py",
+            timeout=900,
+            requests=p.f_requests,
+            users=p.f_users,
+            rounds=3,
+            batch=1000,
+            writer_key=list(tenant["writer"]),
+            log_pid=log_pid,
+        )
+        for name, s in result["protocols"].items():
+            log(
+                f"  {name}: {s['events_per_s'] or 0:,.0f} events/s, log CPU "
+                f"{s['log_cpu_ms_per_1000_events']} ms per 1,000 events "
+                f"({s['cpu_ratio_to_bulk']} x bulk), errors {s['errors']}"
+            )
+        return result
+
     def preload(self, tenant: str, writer: tuple[str, str], count: int, seed: int) -> None:
         """``count`` events into ``tenant`` with `logserver generate`, then wait until stored."""
         subprocess.run(
@@ -911,36 +944,36 @@ class Runner:
             timeout=1800,
         )
 
-    def run_f(self) -> dict[str, Any]:
+    def run_g(self) -> dict[str, Any]:
         p = self.p
         a, b = self.setup.tenant("noisy-a"), self.setup.tenant("quiet-b")
         keys = {t: (self.setup.key(t, "writer"), self.setup.key(t, "viewer")) for t in (a, b)}
-        log(f"  preloading {p.f_a_preload:,} events into {a} and {p.f_b_preload:,} into {b}")
-        self.preload(a, keys[a][0], p.f_a_preload, p.seed + 5)
-        self.preload(b, keys[b][0], p.f_b_preload, p.seed + 6)
-        self.drain("f preload")
+        log(f"  preloading {p.g_a_preload:,} events into {a} and {p.g_b_preload:,} into {b}")
+        self.preload(a, keys[a][0], p.g_a_preload, p.seed + 5)
+        self.preload(b, keys[b][0], p.g_b_preload, p.seed + 6)
+        self.drain("g preload")
         limits = {
-            "ingest_events_per_second": p.f_a_limit,
-            "ingest_burst": p.f_a_limit,
+            "ingest_events_per_second": p.g_a_limit,
+            "ingest_burst": p.g_a_limit,
             "max_concurrent_queries": 2,
         }
         resp = self.setup.http.patch(
             f"/api/v1/tenants/{a}", json={"limits": limits}, headers=self.setup.admin
         )
         resp.raise_for_status()
-        self.sampler.label = "f"
+        self.sampler.label = "g"
         noisy = self.script(
-            "f_noisy",
+            "g_noisy",
             "noisy_neighbour.py",
-            timeout=2 * p.f_seconds + 300,
-            seconds=p.f_seconds,
+            timeout=2 * p.g_seconds + 300,
+            seconds=p.g_seconds,
             warmup=1.0 if not p.quick else 0.5,
-            b_rate=p.f_b_rate,
-            b_search_rate=p.f_b_search_rate,
-            a_limit=p.f_a_limit,
-            flood_factor=p.f_flood_factor,
-            a_batch=p.f_a_batch,
-            a_searchers=p.f_a_searchers,
+            b_rate=p.g_b_rate,
+            b_search_rate=p.g_b_search_rate,
+            a_limit=p.g_a_limit,
+            flood_factor=p.g_flood_factor,
+            a_batch=p.g_a_batch,
+            a_searchers=p.g_a_searchers,
             a_writer=self.setup.token(*keys[a][0]),
             a_viewer=self.setup.token(*keys[a][1]),
             b_writer=self.setup.token(*keys[b][0]),
@@ -1078,7 +1111,20 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
     if "f" in results:
-        n = results["f"]["noisy"]
+        protocols = results["f"]["protocols"]
+        ratios = {
+            name: s["cpu_ratio_to_bulk"]
+            for name, s in protocols.items()
+            if name in ("otlp", "loki", "elastic")
+        }
+        row(
+            "shipper protocols: log service CPU per event ≤ 1.5 x our bulk's",
+            ", ".join(f"{n} {r} x" for n, r in ratios.items())
+            + f" (bulk {protocols['bulk']['log_cpu_ms_per_1000_events']} ms / 1,000 events)",
+            all(r is not None and r <= 1.5 for r in ratios.values()),
+        )
+    if "g" in results:
+        n = results["g"]["noisy"]
         q, fl = n["quiet"]["b_ingest"]["latency_ms"], n["flood"]["b_ingest"]["latency_ms"]
         ratio = n["b_ingest_p99_ratio"]
         sq, sf = n["quiet"]["b_search"]["latency_ms"], n["flood"]["b_search"]["latency_ms"]
@@ -1194,7 +1240,15 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
             ]
         )
     if "f" in results:
-        n = results["f"]["noisy"]
+        for name, s in results["f"]["protocols"].items():
+            add(
+                f"f {name} x1000",
+                s | {"req_per_s": s["requests"] / s["seconds"] if s["seconds"] else None},
+                f"log CPU {fmt(s['log_cpu_ms_per_1000_events'], 1)} ms / 1,000 events "
+                f"= {fmt(s['cpu_ratio_to_bulk'], 2)} x bulk",
+            )
+    if "g" in results:
+        n = results["g"]["noisy"]
         for phase in ("quiet", "flood"):
             for kind, label in (("b_ingest", "B ingest"), ("b_search", "B search")):
                 s = n[phase][kind]
@@ -1202,7 +1256,7 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                 errors = sum(v for k, v in s["statuses"].items() if not k.startswith("2"))
                 rows.append(
                     [
-                        f"f {phase}: {label}",
+                        f"g {phase}: {label}",
                         fmt(s["req_per_s"], 1),
                         fmt(s["req_per_s"]) if kind == "b_ingest" else "-",
                         fmt(lat["p50"], 1),
@@ -1216,7 +1270,7 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
         a_in, a_se = n["flood"]["a_ingest"], n["flood"]["a_search"]
         rows.append(
             [
-                "f flood: A ingest",
+                "g flood: A ingest",
                 fmt(a_in["req_per_s"], 1),
                 fmt(a_in["accepted_events_per_s"]),
                 fmt(a_in["latency_ms"]["p50"], 1),
@@ -1294,7 +1348,7 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--scenario", default="all", help="a, b, c, d, e, a comma list, or all")
+    ap.add_argument("--scenario", default="all", help="a to g, a comma list, or all")
     ap.add_argument("--quick", action="store_true", help="seconds-long smoke run of each")
     ap.add_argument("--smoke", action="store_true", help="smallest run (used by the tests)")
     ap.add_argument("--preload", dest="d_preload", type=int, help="events to preload for (d)")
@@ -1307,7 +1361,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", dest="e_clients", type=int, help="fan-out WS clients (e)")
     ap.add_argument("--fanout-rate", dest="e_rate", type=float, help="fan-out events/s (e)")
     ap.add_argument("--fanout-seconds", dest="e_seconds", type=float, help="fan-out length (e)")
-    ap.add_argument("--noisy-seconds", dest="f_seconds", type=float, help="each phase of (f)")
+    ap.add_argument("--noisy-seconds", dest="g_seconds", type=float, help="each phase of (g)")
     ap.add_argument("--seed", type=int, help="random seed of every scenario (default 42)")
     ap.add_argument("--out-dir", type=Path, default=RESULTS, help="where results go")
     ap.add_argument("--work-dir", type=Path, help="scenario configs and logs (default .data/)")

@@ -42,6 +42,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/tenants", "Prefix", "tenant"),
     Route("/api/v1/logs/stream", "Prefix", "broadcast"),
     Route("/api/v1/logs", "Prefix", "log"),
+    # log shippers: OTLP/HTTP logs, Loki push, Elasticsearch _bulk
+    Route("/otlp", "Prefix", "log"),
+    Route("/loki", "Prefix", "log"),
+    Route("/es", "Prefix", "log"),
 )
 
 #: Routes that carry WebSockets and need long proxy timeouts.

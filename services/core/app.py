@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from services.core.apikeys import ApiKeyAuthenticator
 from services.core.background import StartupTasks
 from services.core.clients import Clients
 from services.core.credentials import CredentialStatus
@@ -70,6 +71,10 @@ async def _install_verifier(
     invalidations: InvalidationBus = app.state.invalidations
     invalidations.subscribe(credentials.invalidate)
     app.state.credentials = credentials
+    # API keys sent directly (Basic/ApiKey, log shippers): the same invalidations apply.
+    apikeys = ApiKeyAuthenticator(clients.db, settings.credential_cache_seconds)
+    invalidations.subscribe(apikeys.invalidate)
+    app.state.apikeys = apikeys
 
 
 def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:

@@ -14,6 +14,7 @@ from services.log.query import LogRepository
 from services.log.querygate import QueryGate
 from services.log.routes import router
 from services.log.settings import LogSettings
+from services.log.shippers.routes import es_router, loki_router, otlp_router
 
 
 def create_app(settings: LogSettings | None = None) -> FastAPI:
@@ -62,7 +63,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     return create_service_app(
         name="log",
         settings=settings,
-        routers=[router],
+        routers=[router, otlp_router, loki_router, es_router],
         needs=("mongo", "sqs"),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -121,3 +121,32 @@ async def create_queue_pair(cfg, name: str, max_receives: int = 5) -> None:
         await sqs.create_queue(
             QueueName=name, Attributes={"RedrivePolicy": orjson.dumps(redrive).decode()}
         )
+
+
+async def queue_drained(cfg) -> None:
+    """Wait until the event queue holds no message, visible or in flight: whatever was
+    accepted before has been stored (or dead-lettered) by then."""
+
+    async with sqs_client(cfg) as sqs:
+        url = (await sqs.get_queue_url(QueueName="logserver-events"))["QueueUrl"]
+
+        async def empty() -> bool:
+            attrs = (
+                await sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )
+            )["Attributes"]
+            return all(int(v) == 0 for v in attrs.values())
+
+        await eventually(empty, within=60)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """An API key sent directly, as HTTP Basic (what log shippers send)."""
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}

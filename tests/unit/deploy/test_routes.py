@@ -20,6 +20,9 @@ def test_canonical_routes_are_the_contract():
         Route("/api/v1/tenants", "Prefix", "tenant"),
         Route("/api/v1/logs/stream", "Prefix", "broadcast"),
         Route("/api/v1/logs", "Prefix", "log"),
+        Route("/otlp", "Prefix", "log"),
+        Route("/loki", "Prefix", "log"),
+        Route("/es", "Prefix", "log"),
     )
     routes = k8s_routes.ROUTES
     assert routes == contract
