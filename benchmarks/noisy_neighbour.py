@@ -1,7 +1,9 @@
 """(f) noisy neighbour: does one tenant's flood cost another tenant anything?
 
 Tenant B sends a steady open loop of single-event POSTs (``b_rate`` events/s) and
-light searches (``b_search_rate``/s, the last 20 events). That runs twice, each for
+runs light searches one after the other (the last 20 events; one person, closed loop:
+on FerretDB v1 every search reads the whole collection, so an open loop of them would
+pile up past B's own query limit). That runs twice, each for
 ``seconds``: alone (*quiet*), then while tenant A floods ingest at ``flood_factor``
 times its ``ingest_events_per_second`` (bulk requests of ``a_batch`` events, open
 loop) and runs heavy searches (a long substring over everything, ``a_searchers``
@@ -90,8 +92,11 @@ async def _paced(
         await asyncio.gather(*tasks)
 
 
-async def _closed(until: float, send: Any, rec: Recorder, request_timeout: float) -> None:
-    """Closed loop: one request after the other until ``until``."""
+async def _closed(
+    until: float, send: Any, rec: Recorder, request_timeout: float, measured_from: float = 0.0
+) -> None:
+    """Closed loop: one request after the other until ``until``; those sent from
+    ``measured_from`` on are recorded."""
     while time.perf_counter() < until:
         started = time.perf_counter()
         try:
@@ -101,10 +106,11 @@ async def _closed(until: float, send: Any, rec: Recorder, request_timeout: float
             status = "timeout"
         except Exception as exc:
             status = type(exc).__name__
-        rec.statuses[status] += 1
-        if status.startswith("2"):
-            rec.latency_ms.append((time.perf_counter() - started) * 1000)
-        elif status == "429":
+        if started >= measured_from:
+            rec.statuses[status] += 1
+            if status.startswith("2"):
+                rec.latency_ms.append((time.perf_counter() - started) * 1000)
+        if status == "429":
             await asyncio.sleep(0.2)  # a well-behaved client backs off a little
 
 
@@ -143,14 +149,7 @@ async def phase(config: dict[str, Any], flood: bool) -> dict[str, Any]:
             timeout,
             measured_from,
         ),
-        _paced(
-            config["b_search_rate"],
-            until,
-            lambda i: b_conns.send(b_search),
-            b_reads,
-            timeout,
-            measured_from,
-        ),
+        _closed(until, lambda: b_conns.send(b_search), b_reads, timeout, measured_from),
     ]
     if flood:
         flood_rate = config["a_limit"] * config["flood_factor"] / batch  # requests/s
