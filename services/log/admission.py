@@ -17,6 +17,11 @@ A request larger than a bucket is let through when the bucket is full and leaves
 it in debt (negative), which the refill pays back before the next request passes:
 the long-run rate holds, and no request is refused forever for its size alone.
 
+After a rate refusal this process refuses the tenant's next requests itself until the
+refusal's wait has passed (:meth:`IngestAdmission.precheck`; our own
+ingest routes ask before they even read the body): a flooding tenant costs neither
+a Redis round trip nor the parsing of what would be refused anyway.
+
 Redis unreachable: the request passes unchecked (limits fail open; see
 ``StoreGuard``). Ingest must not stop because the limiter's store is away.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -38,6 +44,7 @@ from services.core.limitstore import (
     StoreGuard,
     bucket_key,
     count_refusal,
+    record_refusal,
     seconds_to_midnight,
     usage_key,
     utc_day,
@@ -111,6 +118,8 @@ redis.call('HINCRBY', KEYS[1], 'bytes', -tonumber(ARGV[2]))
 return 1
 """
 
+MAX_COOLING = 10_000  # tenants remembered as refused; beyond that the memory starts over
+
 # A tenant's effective limits: ``TenantPolicies.limits`` (services/core/tenantpolicy.py).
 LimitsSource = Callable[[str], Awaitable[Limits]]
 
@@ -166,7 +175,7 @@ def refusal(tenant: str, limits: Limits, decision: Decision) -> RateLimited:
     """The 429 of a refused request: which limit, its value, and when to come back."""
     limit = decision.limit
     value = getattr(limits, limit)
-    retry_after = max(1, math.ceil(decision.wait_seconds))
+    retry_after = max(1, math.ceil(decision.wait_seconds - 1e-6))
     if limit == "daily_events":
         detail = (
             f"Tenant '{tenant}' has used its daily quota of {value:,} events "
@@ -190,16 +199,35 @@ class IngestAdmission:
         client: redis.Redis | None,
         limits_of: LimitsSource,
         guard: StoreGuard,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.limits_of = limits_of
         self.guard = guard
+        self.clock = clock
         self._admit = client.register_script(ADMIT) if client is not None else None
         self._refund = client.register_script(REFUND) if client is not None else None
+        # tenant -> (until when, the refusal's limit, value and detail's maker)
+        self._cooling: dict[str, tuple[float, Limits, Decision]] = {}
+
+    async def precheck(self, tenant: str) -> None:
+        """Refuse at once a tenant this process refused moments ago (until its
+        Retry-After has passed); otherwise return (the real check is :meth:`admit`)."""
+        cooling = self._cooling.get(tenant)
+        if cooling is None:
+            return
+        until, limits, decision = cooling
+        left = until - self.clock()
+        if left <= 0:
+            del self._cooling[tenant]
+            return
+        await record_refusal(self.client, self.guard, tenant, decision.limit)
+        raise refusal(tenant, limits, Decision(False, decision.limit, left))
 
     async def admit(self, tenant: str, events: int, size: int) -> None:
         """Take ``events`` events of ``size`` bytes from the tenant's buckets, or raise
         :class:`RateLimited`. Returns without a check when Redis is away."""
+        await self.precheck(tenant)
         limits = await self.limits_of(tenant)
         if self._admit is None:
             return
@@ -216,6 +244,10 @@ class IngestAdmission:
         self._observe(tenant, limits, decision)
         if not decision.admitted:
             count_refusal(tenant, decision.limit)
+            if decision.limit != "daily_events":  # (a smaller request may still fit the day)
+                if len(self._cooling) >= MAX_COOLING:
+                    self._cooling.clear()
+                self._cooling[tenant] = (self.clock() + decision.wait_seconds, limits, decision)
             raise refusal(tenant, limits, decision)
 
     async def refund(self, tenant: str, events: int, size: int) -> None:

@@ -33,6 +33,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         guard = StoreGuard("log")
         app.state.limit_guard = guard
         admission = IngestAdmission(clients.redis, policies.limits, guard)
+        app.state.admission = admission
         leases = SlotLeases(clients.redis, "queries", guard, reason="max_concurrent_queries")
         leases.start()
         app.state.query_gate = QueryGate(

@@ -140,6 +140,7 @@ class _ExportResponse(StreamingResponse):
 @router.post("", status_code=202)
 async def ingest_event(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
+    await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_EVENT_BYTES, "The event")
     event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso())
     return JSONResponse({"id": event_id, "status": "accepted"}, status_code=202)
@@ -148,6 +149,7 @@ async def ingest_event(request: Request, principal: LogsWrite) -> Response:
 @router.post("/bulk", status_code=202)
 async def ingest_events(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
+    await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_BULK_BYTES, "The request body")
     ctype = request.headers.get("content-type", "")
     ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso())

@@ -36,12 +36,36 @@ class FakeScript:
         return self.reply or []
 
 
+class FakePipeline:
+    def __init__(self, counted: list[tuple[str, str]]) -> None:
+        self.counted = counted
+
+    async def __aenter__(self) -> FakePipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self.counted.append((key, field))
+
+    def expire(self, key: str, seconds: int) -> None:
+        pass
+
+    async def execute(self) -> list[int]:
+        return [1, 1]
+
+
 class FakeRedis:
     def __init__(self, admit: FakeScript) -> None:
         self.scripts = [admit, FakeScript([1])]
+        self.counted: list[tuple[str, str]] = []  # refusals counted in the day's usage
 
     def register_script(self, source: str) -> FakeScript:
         return self.scripts.pop(0)
+
+    def pipeline(self, transaction: bool = False) -> FakePipeline:
+        return FakePipeline(self.counted)
 
 
 def admission(script: FakeScript) -> IngestAdmission:
@@ -98,3 +122,38 @@ async def test_redis_away_admits_unchecked() -> None:
     before = LIMITS_UNENFORCED.labels("test", "ingest")._value.get()
     await admission(FakeScript(error=ConnectionError("down"))).admit("acme", 10**6, 10**9)
     assert LIMITS_UNENFORCED.labels("test", "ingest")._value.get() == before + 1
+
+
+async def test_after_a_rate_refusal_the_tenant_is_refused_here_without_redis() -> None:
+    now = [100.0]
+    script = FakeScript([0, b"ingest_events_per_second", b"2.5", b"12.0", b"0"])
+    client = FakeRedis(script)
+    gate = IngestAdmission(client, _limits, StoreGuard("test"), clock=lambda: now[0])  # type: ignore[arg-type]
+    with pytest.raises(RateLimited):
+        await gate.admit("acme", 50, 5000)
+    now[0] += 1.0
+    with pytest.raises(RateLimited) as early:
+        await gate.precheck("acme")  # what the routes ask before reading the body
+    assert early.value.retry_after == 2 and early.value.limit == "ingest_events_per_second"
+    with pytest.raises(RateLimited):
+        await gate.admit("acme", 1, 10)
+    assert len(script.calls) == 1  # the script was not run again...
+    assert [f for _, f in client.counted] == ["refused:ingest_events_per_second"] * 2  # counted
+    await gate.precheck("other")  # other tenants are not concerned
+    now[0] += 1.6
+    script.reply = [1, b"", b"0", b"1.0", b"10.0"]
+    await gate.precheck("acme")
+    await gate.admit("acme", 1, 10)
+    assert len(script.calls) == 2
+
+
+async def test_a_daily_quota_refusal_lets_a_smaller_request_try() -> None:
+    script = FakeScript([0, b"daily_events", b"3600", b"0", b"0"])
+    gate = admission(script)
+    with pytest.raises(RateLimited):
+        await gate.admit("acme", 5, 50)
+    await gate.precheck("acme")  # no cooling down for the day's quota
+
+
+async def _limits(tenant: str) -> Limits:
+    return LIMITS
