@@ -44,6 +44,23 @@ RATE_WINDOW_SECONDS = 10.0  # the current rate is an exponential average over ab
 STORE_TIMEOUT_SECONDS = 10.0
 STORE_PAUSE_SECONDS = 1.0  # after a failure, Redis is not asked again for this long
 WARN_EVERY_SECONDS = 10.0
+# Connections of the limits' own Redis client. Every ingest request and query asks
+# Redis once: with the shared client's pool (100, then "Too many connections" at once)
+# a burst of concurrent requests made most checks fail, and so pass unchecked. This
+# pool makes the 65th concurrent check wait for a connection instead.
+STORE_CONNECTIONS = 64
+
+
+def limits_client(url: str) -> redis.Redis:
+    """The Redis client limit checks use (a blocking pool: wait for a connection)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=STORE_CONNECTIONS,
+        timeout=STORE_TIMEOUT_SECONDS,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+    return redis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def bucket_key(tenant: str) -> str:

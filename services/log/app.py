@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
-from services.core.limitstore import StoreGuard
+from services.core.limitstore import StoreGuard, limits_client
 from services.core.slots import SlotLeases
 from services.core.tenantpolicy import TenantPolicies
 from services.log.admission import IngestAdmission
@@ -32,12 +32,15 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         app.state.policies = policies
         guard = StoreGuard("log")
         app.state.limit_guard = guard
-        admission = IngestAdmission(clients.redis, policies.limits, guard)
+        # Its own client: every request asks it, and must not exhaust the shared pool.
+        limits_redis = limits_client(settings.redis_url)
+        clients.closers.append(limits_redis.aclose)
+        admission = IngestAdmission(limits_redis, policies.limits, guard)
         app.state.admission = admission
-        leases = SlotLeases(clients.redis, "queries", guard, reason="max_concurrent_queries")
+        leases = SlotLeases(limits_redis, "queries", guard, reason="max_concurrent_queries")
         leases.start()
         app.state.query_gate = QueryGate(
-            clients.redis,
+            limits_redis,
             leases,
             guard,
             max_concurrent=settings.query_max_concurrent,
