@@ -387,3 +387,28 @@ async def test_limits_fail_open_when_redis_is_away(api: Api, stack: ProcessGroup
             no_usage = await direct.get("/api/v1/logs/usage", headers=bearer(tokens["viewer"]))
             assert no_usage.status_code == 503 and "fail open" in no_usage.json()["detail"]
     assert "limits not enforced" in stack.tail("log-noredis", 200)
+
+
+async def test_a_burst_of_concurrent_requests_is_limited_not_let_through(
+    api: Api, cfg: StackConfig
+) -> None:
+    """Hundreds of a tenant's requests at once: each is checked (none passes unchecked
+    because the limiter ran out of Redis connections), and only the burst gets in."""
+    tenant = await api.tenant("burst", limits={"ingest_events_per_second": 5, "ingest_burst": 20})
+    writer = bearer((await api.role_tokens(tenant))["writer"])
+    log_url = cfg.service_url("log")
+    unenforced = "logserver_limits_unenforced_total"
+    async with httpx.AsyncClient(
+        base_url=log_url, timeout=60, limits=httpx.Limits(max_connections=400)
+    ) as direct:
+        before = metric((await direct.get("/metrics")).text, unenforced)
+        sent = [
+            direct.post("/api/v1/logs", json={"message": f"b{i}"}, headers=writer)
+            for i in range(300)
+        ]
+        statuses = [r.status_code for r in await asyncio.gather(*sent)]
+        after = metric((await direct.get("/metrics")).text, unenforced)
+    assert set(statuses) <= {202, 429}
+    assert after == before
+    # the burst, plus what the rate refills while the requests are served
+    assert 20 <= statuses.count(202) <= 20 + 5 * 30, statuses.count(202)
