@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
+from services.cli import console
 from services.core.secretfiles import private_dir, write_private
 
 REPO = Path(__file__).resolve().parents[2]
@@ -275,10 +276,14 @@ def build_stack(
 
     nginx_dir = data_dir / "nginx"
     nginx_dir.mkdir(exist_ok=True)
+    console_dir = data_dir / "console"
+    console.build(console_dir)
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
         user_directive="user root;" if os.geteuid() == 0 else "",
         data_dir=str(nginx_dir),
+        console_dir=str(console_dir),
+        console_headers=str(REPO / "docker" / "console-headers.conf"),
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,
