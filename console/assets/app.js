@@ -25,6 +25,7 @@ import { LiveTail } from './tail.js';
 
 const LIVE_CAP = 2000; // rows kept in live mode (and events buffered while paused)
 const LIVE_HISTORY = 100; // tail=N when live mode starts
+const LIVE_FRAME_ROWS = 200; // rows added per animation frame in live mode
 
 const session = new Session();
 const api = new Api(session);
@@ -395,6 +396,7 @@ async function loadPage(params, signal, first = false) {
     notify(err.message);
     return;
   }
+  if (signal?.aborted) return;
   const arrived = performance.now();
   const events = answer.data;
   const done = await table.append(events);
@@ -455,47 +457,24 @@ async function emptyState(signal) {
 
 // --- stats and histogram -----------------------------------------------------------
 
-function levelsToChart() {
-  const chosen = state.filters.filter(([k]) => k === 'level').map(([, v]) => v.toUpperCase());
-  if (chosen.length) return chosen;
-  const min = state.filters.find(([k]) => k === 'min_level');
-  if (min && LEVELS.includes(min[1].toUpperCase())) return LEVELS.slice(LEVELS.indexOf(min[1].toUpperCase()));
-  return LEVELS;
-}
-
-/** One stats call per level gives the stacked histogram; one by service the top services. */
+/** Two stats calls: by level with a histogram (stacked by level), and by service. */
 async function loadStats(params, win, signal) {
   const interval = intervalFor(win.to - win.from);
-  const base = params.filter(([k]) => k !== 'level');
-  const perLevel = levelsToChart().map((level) =>
-    api.get('/logs/stats', [...base, ['level', level], ['by', 'level'], ['interval', interval]], { signal }),
-  );
+  const byLevel = api.get('/logs/stats', [...params, ['by', 'level'], ['interval', interval]], { signal });
   const byService = api.get('/logs/stats', [...params, ['by', 'service']], { signal });
-  let answers;
+  let levels;
   let services;
   try {
-    [answers, services] = await Promise.all([Promise.all(perLevel), byService]);
+    [levels, services] = await Promise.all([byLevel, byService]);
   } catch (err) {
     if (err.name === 'AbortError') return;
     histogram.clear('Statistics are unavailable.');
     notify(err.message);
     return;
   }
-  const buckets = new Map();
-  const levelCounts = {};
-  for (const answer of answers) {
-    const level = Object.keys(answer.counts)[0];
-    if (!level) continue;
-    levelCounts[level] = (levelCounts[level] || 0) + answer.total;
-    for (const b of answer.histogram || []) {
-      const start = Date.parse(b.start);
-      const counts = buckets.get(start) || {};
-      counts[level] = (counts[level] || 0) + b.count;
-      buckets.set(start, counts);
-    }
-  }
+  const buckets = new Map((levels.histogram || []).map((b) => [Date.parse(b.start), b.counts || {}]));
   histogram.set({ from: win.from, to: win.to, step: INTERVALS[interval], buckets });
-  statBars($('#stats-level'), 'level', LEVELS.filter((l) => levelCounts[l]).map((l) => [l, levelCounts[l]]));
+  statBars($('#stats-level'), 'level', LEVELS.filter((l) => levels.counts[l]).map((l) => [l, levels.counts[l]]));
   statBars($('#stats-service'), 'service', Object.entries(services.counts).slice(0, 12));
 }
 
@@ -524,6 +503,7 @@ function statBars(list, key, entries) {
 
 function startLive() {
   stopLive();
+  searchAbort?.abort(); // a search still in flight must not fill the live table
   table.clear();
   show($('#empty'), false);
   show($('#load-more'), false);
@@ -585,16 +565,23 @@ function scheduleFlush() {
   requestAnimationFrame(flushLive);
 }
 
-/** One frame's worth: newest on top, the oldest rows beyond the cap removed. */
+/**
+ * One frame's worth of rows: at most LIVE_FRAME_ROWS, oldest pending first, each
+ * chunk put on top of the previous one (so newest stays on top), then the rows
+ * beyond the cap removed at the bottom. Whatever is left waits for the next frame,
+ * so a burst never blocks the page for long.
+ */
 function flushLive() {
   live.scheduled = false;
+  if (live.pending.length > LIVE_CAP) {
+    live.dropped += live.pending.length - LIVE_CAP; // would be trimmed right away
+    live.pending.splice(0, live.pending.length - LIVE_CAP);
+  }
   if (!live.pending.length) return;
-  const batch = live.pending.splice(0, live.pending.length).reverse();
-  const frag = document.createDocumentFragment();
-  for (const event of batch) frag.append(table.row(event));
-  table.tbody.prepend(frag);
+  table.prepend(live.pending.splice(0, LIVE_FRAME_ROWS).reverse());
   live.dropped += table.trim(LIVE_CAP);
   renderLiveStatus();
+  if (live.pending.length) scheduleFlush();
 }
 
 function updatePause() {

@@ -39,7 +39,12 @@ export class Histogram {
   }
 
   draw() {
-    const { from, to, step, buckets } = this.data;
+    const { step, buckets } = this.data;
+    // Whole buckets: the axis runs from the start of the first to the end of the last.
+    const ms = step * 1000;
+    const from = Math.floor(this.data.from / ms) * ms;
+    const to = Math.ceil(this.data.to / ms) * ms;
+    this.domain = { from, to };
     const width = Math.max(200, this.container.clientWidth || 800);
     const span = Math.max(1, to - from);
     const x = (t) => ((t - from) / span) * width;
@@ -89,7 +94,8 @@ export class Histogram {
   }
 
   wire(root, { width, span, step }) {
-    const { from, buckets } = this.data;
+    const { buckets } = this.data;
+    const { from } = this.domain;
     const timeAt = (px) => from + (Math.min(Math.max(px, 0), width) / width) * span;
     const pos = (e) => e.clientX - root.getBoundingClientRect().left;
     let dragFrom = null;

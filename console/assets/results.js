@@ -20,60 +20,71 @@ function scalar(value) {
 }
 
 export class ResultsTable {
-  /** onFilter(key, value) is called when a value is clicked. */
+  /**
+   * Rows live in chunks: one <tbody> per batch, each with `content-visibility: auto`,
+   * so the browser skips layout and paint of the chunks off screen (a live tail keeps
+   * 2,000 rows and adds to them many times a second).
+   * onFilter(key, value) is called when a value is clicked.
+   */
   constructor(table, { onFilter }) {
     this.table = table;
-    this.tbody = table.tBodies[0];
     this.onFilter = onFilter;
     this.events = new WeakMap(); // row -> event
     this.generation = 0;
-    this.tbody.addEventListener('click', (e) => this.clicked(e));
-    this.tbody.addEventListener('keydown', (e) => this.keyed(e));
+    this.total = 0;
+    table.addEventListener('click', (e) => this.clicked(e));
+    table.addEventListener('keydown', (e) => this.keyed(e));
+  }
+
+  chunks() {
+    return this.table.tBodies;
+  }
+
+  chunk() {
+    return h('tbody', { class: 'chunk', role: 'rowgroup' });
   }
 
   clear() {
     this.generation++;
-    this.tbody.replaceChildren();
+    for (const body of [...this.chunks()]) body.remove();
+    this.total = 0;
   }
 
   row(event) {
     const level = String(event.level ?? '');
     const tr = h(
       'tr',
-      { class: `row lvl-${level.replace(/[^A-Z]/g, '')}`, tabindex: '0', 'aria-expanded': 'false' },
-      h('td', { class: 'time', title: String(event.timestamp ?? '') }, formatTime(event.timestamp)),
-      h('td', { class: 'level' }, h('span', { class: 'val badge', dataset: { key: 'level' } }, level)),
+      {
+        class: `row lvl-${level.replace(/[^A-Z]/g, '')}`,
+        role: 'row',
+        tabindex: '0',
+        'aria-expanded': 'false',
+      },
+      h('td', { class: 'time', role: 'cell', title: String(event.timestamp ?? '') }, formatTime(event.timestamp)),
+      h('td', { class: 'level', role: 'cell' }, h('span', { class: 'val badge', dataset: { key: 'level' } }, level)),
       h(
         'td',
-        { class: 'service' },
+        { class: 'service', role: 'cell' },
         event.service ? h('span', { class: 'val', dataset: { key: 'service' } }, event.service) : '',
       ),
-      h('td', { class: 'msg' }, summary(event)),
+      h('td', { class: 'msg', role: 'cell' }, summary(event)),
     );
     this.events.set(tr, event);
     return tr;
   }
 
-  /** Append events (a page of results) at the bottom, BATCH rows per frame. */
+  /** Append events (a page of results) at the bottom, one chunk of BATCH rows per frame. */
   append(events) {
-    return this.render(events, (frag) => this.tbody.append(frag));
-  }
-
-  /** Put events (newest first) on top, BATCH rows per frame (live tail). */
-  prepend(events) {
-    return this.render(events, (frag) => this.tbody.prepend(frag));
-  }
-
-  render(events, put) {
     const generation = this.generation;
     let i = 0;
     return new Promise((resolve) => {
       const step = () => {
         if (generation !== this.generation) return resolve(false);
-        const frag = document.createDocumentFragment();
+        const body = this.chunk();
         const end = Math.min(i + BATCH, events.length);
-        for (; i < end; i++) frag.append(this.row(events[i]));
-        put(frag);
+        for (; i < end; i++) body.append(this.row(events[i]));
+        this.table.append(body);
+        this.total += body.rows.length;
         if (i < events.length) requestAnimationFrame(step);
         else resolve(true);
       };
@@ -81,33 +92,46 @@ export class ResultsTable {
     });
   }
 
+  /** Put events (newest first) on top, now (live tail: the caller paces it per frame). */
+  prepend(events) {
+    const frag = document.createDocumentFragment();
+    for (const event of events) frag.append(this.row(event));
+    let top = this.chunks()[0];
+    if (!top || top.rows.length + events.length > BATCH) {
+      top = this.chunk();
+      this.table.tHead.after(top);
+    }
+    top.prepend(frag);
+    this.total += events.length;
+  }
+
   /** Keep at most `cap` rows (live tail): drop the oldest, at the bottom. */
   trim(cap) {
-    const rows = this.tbody.rows;
-    let summaries = 0;
-    let cut = -1;
-    for (let i = 0; i < rows.length; i++) {
-      if (rows[i].classList.contains('row') && ++summaries > cap) {
-        cut = i;
-        break;
-      }
-    }
-    if (cut < 0) return 0;
     let removed = 0;
-    while (rows.length > cut) {
-      if (this.tbody.lastElementChild.classList.contains('row')) removed++;
-      this.tbody.lastElementChild.remove();
+    while (this.total > cap) {
+      const body = this.chunks()[this.chunks().length - 1];
+      const last = body.lastElementChild;
+      if (!last) {
+        body.remove();
+        continue;
+      }
+      if (last.classList.contains('row')) {
+        this.total--;
+        removed++;
+      }
+      last.remove();
+      if (!body.firstElementChild) body.remove();
     }
     return removed;
   }
 
   rows() {
-    return this.tbody.querySelectorAll('tr.row').length;
+    return this.total;
   }
 
   clicked(e) {
     const val = e.target.closest('.val');
-    if (val && this.tbody.contains(val) && val.dataset.key) {
+    if (val && this.table.contains(val) && val.dataset.key) {
       e.preventDefault();
       this.onFilter(val.dataset.key, val.dataset.value ?? val.textContent);
       return;
@@ -125,11 +149,8 @@ export class ResultsTable {
       this.toggle(tr);
     } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       e.preventDefault();
-      let next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
-      while (next && !next.classList.contains('row')) {
-        next = e.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
-      }
-      next?.focus();
+      const all = [...this.table.querySelectorAll('tr.row')];
+      all[all.indexOf(tr) + (e.key === 'ArrowDown' ? 1 : -1)]?.focus();
     }
   }
 
@@ -181,8 +202,8 @@ export class ResultsTable {
     copy.addEventListener('click', () => copyText(json, copy));
     return h(
       'tr',
-      { class: 'detail' },
-      h('td', { colspan: '4' }, fields, h('pre', { class: 'json' }, json), h('div', { class: 'actions' }, copy)),
+      { class: 'detail', role: 'row' },
+      h('td', { colspan: '4', role: 'cell' }, fields, h('pre', { class: 'json' }, json), h('div', { class: 'actions' }, copy)),
     );
   }
 }
