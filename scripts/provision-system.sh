@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs redis-server and nginx from Debian packages when they are missing.
+# Installs redis-server, nginx and chromium (the console's browser tests drive it
+# headless; a font so that its screenshots show text) from Debian packages when
+# they are missing.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "provision-system: please install: ${missing[*]} (no apt-get here)." >&2
