@@ -36,7 +36,8 @@ export function isFilterKey(key) {
   return FILTER_KEYS.includes(key) || ATTRIBUTE.test(key);
 }
 
-const TOKEN = /(\S+?):("(?:[^"\\]|\\.)*"?|\S*)|"((?:[^"\\]|\\.)*)"?|(\S+)/g;
+// A quoted phrase, or key:value (value quoted or not), or a plain word.
+const TOKEN = /"((?:[^"\\]|\\.)*)"?|([^\s":]+):("(?:[^"\\]|\\.)*"?|\S*)|(\S+)/g;
 const unquote = (s) => s.replace(/\\(.)/g, '$1');
 
 /** Query bar text -> {filters: [[key, value]], q}. Unknown `a:b` words are text. */
@@ -44,7 +45,7 @@ export function parseQueryText(text) {
   const filters = [];
   const words = [];
   for (const m of text.matchAll(TOKEN)) {
-    const [whole, key, rawValue, quoted, word] = m;
+    const [whole, quoted, key, rawValue, word] = m;
     if (key !== undefined && isFilterKey(key)) {
       let value = rawValue;
       if (value.startsWith('"')) value = unquote(value.replace(/^"|"$/g, ''));

@@ -66,6 +66,14 @@ async def test_sign_in_then_search_with_a_filter_and_the_time_range(
     await expect(page.locator("#range")).to_have_value("6h")
     assert await page.evaluate("localStorage.length") == 0  # never localStorage
     assert await page.evaluate("document.cookie") == ""
+    stored = await page.evaluate("JSON.stringify(sessionStorage)")
+    assert "token" in stored and seeded.creds["viewer"][1] not in stored  # never the secret
+
+    await page.click("#sign-out")
+    await expect(page.locator("#signin-view")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    await page.reload()
+    await expect(page.locator("#signin-view")).to_be_visible()
 
 
 async def test_an_absolute_range_from_the_url(page: Page, seeded: ConsoleTenant) -> None:
