@@ -101,6 +101,11 @@ async def test_the_platform_admin_picks_a_tenant_and_manages_tenants(
     await page.select_option("#tenant-select", seeded.key)
     await expect(page.locator("#results tbody tr.row")).to_have_count(100)
     assert f"tenant={seeded.key}" in page.url
+    # The stream names the tenant with ?tenant= (a browser cannot send X-Tenant-ID).
+    await page.click("#live-toggle")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#results tbody tr.row")).to_have_count(100)  # tail=100
+    await page.click("#live-toggle")
 
     await page.click("#nav-admin")
     form = page.locator("#tenant-create")
