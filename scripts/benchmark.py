@@ -53,13 +53,14 @@ from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-ALL = ("a", "b", "c", "d", "e")
+ALL = ("a", "b", "c", "d", "e", "f")
 NAMES = {
     "a": "single-event POST (closed loop + open loop)",
     "b": "bulk POST, 1,000 events/request",
     "c": "mixed ingest + search + tail",
     "d": "filtered search on a preloaded tenant",
     "e": "WebSocket fan-out ingest→receive",
+    "f": "log shipper protocols (OTLP, Loki, Elasticsearch) beside bulk, 1,000 records/request",
 }
 FERRETDB_PRELOAD = 100_000
 QUEUE = os.environ.get("LOGSERVER_SQS_QUEUE_NAME", "logserver-events")
@@ -96,6 +97,8 @@ class Params:
     e_seconds: float = 20
     e_batch: int = 10
     e_processes: int = 0  # listener processes; 0: one per 25 clients, at most 4
+    f_requests: int = 60  # requests of 1,000 records per protocol
+    f_users: int = 4
     drain_timeout: float = 600
     preload_given: bool = False
 
@@ -123,6 +126,8 @@ class Params:
                 e_rate=50,
                 e_seconds=2,
                 e_processes=2,  # exercise the multi-process listeners too
+                f_requests=3,
+                f_users=1,
                 drain_timeout=30,
             )
         elif args.quick:
@@ -144,6 +149,8 @@ class Params:
                 e_clients=5,
                 e_rate=200,
                 e_seconds=3,
+                f_requests=9,
+                f_users=2,
                 drain_timeout=60,
             )
         else:
@@ -161,6 +168,7 @@ class Params:
             "e_clients",
             "e_rate",
             "e_seconds",
+            "f_requests",
         ):
             value = getattr(args, name, None)
             if value is not None:
@@ -862,6 +870,31 @@ class Runner:
         )
         return {"fanout": fan}
 
+    def run_f(self) -> dict[str, Any]:
+        p = self.p
+        tenant = self.tenants[0]
+        log_pid = self.target.pids.get("log")
+        if not log_pid:
+            self.notes.append("(f) the log service's pid was not found: no CPU per event.")
+        result = self.script(
+            "f_shippers",
+            "shippers.py",
+            timeout=900,
+            requests=p.f_requests,
+            users=p.f_users,
+            rounds=3,
+            batch=1000,
+            writer_key=list(tenant["writer"]),
+            log_pid=log_pid,
+        )
+        for name, s in result["protocols"].items():
+            log(
+                f"  {name}: {s['events_per_s'] or 0:,.0f} events/s, log CPU "
+                f"{s['log_cpu_ms_per_1000_events']} ms per 1,000 events "
+                f"({s['cpu_ratio_to_bulk']} x bulk), errors {s['errors']}"
+            )
+        return result
+
 
 # --- report ---------------------------------------------------------------------------
 
@@ -981,6 +1014,19 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
             "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
+    if "f" in results:
+        protocols = results["f"]["protocols"]
+        ratios = {
+            name: s["cpu_ratio_to_bulk"]
+            for name, s in protocols.items()
+            if name in ("otlp", "loki", "elastic")
+        }
+        row(
+            "shipper protocols: log service CPU per event ≤ 1.5 x our bulk's",
+            ", ".join(f"{n} {r} x" for n, r in ratios.items())
+            + f" (bulk {protocols['bulk']['log_cpu_ms_per_1000_events']} ms / 1,000 events)",
+            all(r is not None and r <= 1.5 for r in ratios.values()),
+        )
     rss: dict[str, float] = {}
     for r in results.values():
         for name, mb in r.get("resources", {}).get("rss_max_mb", {}).items():
@@ -1085,6 +1131,14 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                 f"{f['clients']} clients, ingest→receive, delivered {f['delivered_ratio']}",
             ]
         )
+    if "f" in results:
+        for name, s in results["f"]["protocols"].items():
+            add(
+                f"f {name} x1000",
+                s | {"req_per_s": s["requests"] / s["seconds"] if s["seconds"] else None},
+                f"log CPU {fmt(s['log_cpu_ms_per_1000_events'], 1)} ms / 1,000 events "
+                f"= {fmt(s['cpu_ratio_to_bulk'], 2)} x bulk",
+            )
     return rows
 
 

@@ -44,6 +44,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/tenants", "Prefix", "tenant"),
     Route("/api/v1/logs/stream", "Prefix", "broadcast"),
     Route("/api/v1/logs", "Prefix", "log"),
+    # log shippers: OTLP/HTTP logs, Loki push, Elasticsearch _bulk
+    Route("/otlp", "Prefix", "log"),
+    Route("/loki", "Prefix", "log"),
+    Route("/es", "Prefix", "log"),
+    # the web console's files (nginx serves them itself locally)
     Route("/", "Prefix", "console"),
 )
 

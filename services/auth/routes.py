@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.params import Depends
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from services.auth.service import TokenIssuer, exchange_client_credentials
+from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
@@ -43,10 +45,13 @@ async def _token_request(request: Request) -> TokenRequest:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: dict[str, Any]
     if ctype == "application/json":
+        # orjson, not request.json(): the stdlib parser recurses per nesting level and
+        # a deeply nested body raised RecursionError (a 500); orjson stops at depth
+        # 1024 with a JSONDecodeError.
         try:
-            data = await request.json()
-        except ValueError as exc:
-            raise BadRequest("The body is not valid JSON.") from exc
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"The body is not valid JSON: {exc}.") from exc
         if not isinstance(data, dict):
             raise ValidationFailed("The body must be a JSON object.")
     elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -85,8 +90,9 @@ async def issue_token(request: Request, body: Annotated[TokenRequest, Depends(_t
 
 
 def _jwks(request: Request) -> Response:
+    max_age = request.app.state.settings.jwks_max_age_seconds
     return JSONResponse(
-        request.app.state.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"}
+        request.app.state.keyring.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
 
 
@@ -106,8 +112,15 @@ def _forwarded_token(request: Request) -> str | None:
     token = token or token_from_websocket_protocols(request.headers.get("sec-websocket-protocol"))
     original = request.headers.get("x-original-url") or request.headers.get("x-original-uri")
     if not token and original:
-        token = (parse_qs(urlsplit(original).query).get("token") or [None])[0]
+        token = (parse_qs(_query_of(original)).get("token") or [None])[0]
     return token
+
+
+def _query_of(url: str) -> str:
+    """The query of a full URL or of a path, without parsing the rest: urlsplit
+    raises ValueError on a malformed host (``http://[x/``), and only the query
+    matters here."""
+    return url.partition("?")[2].partition("#")[0]
 
 
 def _principal_body(p: Principal) -> dict[str, Any]:
@@ -123,8 +136,15 @@ def _principal_body(p: Principal) -> dict[str, Any]:
 
 @router.get("/verify")
 async def verify(request: Request) -> Response:
-    """Forward-auth for the ingress: 200 with X-Auth-* headers, or 401/403 problem+json."""
-    principal = await verify_token(request.app.state, _forwarded_token(request))
+    """Forward-auth for the ingress: 200 with X-Auth-* headers, or 401/403 problem+json.
+
+    An API key sent directly (Basic/ApiKey, as log shippers do) passes when it may
+    ingest; the service behind still accepts it only on its ingest routes."""
+    credential = machine_credential(request.headers.get("authorization"))
+    if credential is not None:
+        principal = await request.app.state.apikeys.authenticate(credential)
+    else:
+        principal = await verify_token(request.app.state, _forwarded_token(request))
     principal = principal.acting_on(request.headers.get("x-tenant-id"))
     headers = {
         "X-Auth-Sub": principal.sub,

@@ -28,4 +28,7 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         needs=("mongo", "redis"),
         on_startup=startup,
         on_shutdown=shutdown,
+        # The live tail is Redis; MongoDB only serves `tail=N` replays and the
+        # (cached) token checks.
+        ready_needs=("redis",),
     )

@@ -275,9 +275,18 @@ def build_stack(
             )
         )
 
-    nginx_dir = data_dir / "nginx"
-    nginx_dir.mkdir(exist_ok=True)
-    console_dir = data_dir / "console"
+    procs.append(gateway_proc(data_dir / "nginx", ports))
+    cfg.procs = procs
+    return cfg
+
+
+def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSpec:
+    """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process.
+
+    The web console it serves at ``/`` is built into ``nginx_dir/console``.
+    """
+    nginx_dir.mkdir(parents=True, exist_ok=True)
+    console_dir = nginx_dir / "console"
     console.build(console_dir)
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
@@ -292,15 +301,11 @@ def build_stack(
         broadcast_port=ports.broadcast,
     )
     (nginx_dir / "nginx.conf").write_text(conf)
-    procs.append(
-        ProcSpec(
-            "gateway",
-            [_nginx(), "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-e", "stderr"],
-            probe=("http", f"{cfg.gateway_url}/healthz"),
-        )
+    return ProcSpec(
+        name,
+        [_nginx(), "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"), "-e", "stderr"],
+        probe=("http", f"http://127.0.0.1:{ports.gateway}/healthz"),
     )
-    cfg.procs = procs
-    return cfg
 
 
 # --- readiness -------------------------------------------------------------------

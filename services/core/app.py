@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from services.core.apikeys import ApiKeyAuthenticator
 from services.core.background import StartupTasks
 from services.core.clients import Clients
 from services.core.credentials import CredentialStatus
@@ -31,8 +32,12 @@ from services.core.errors import (
 from services.core.health import Readiness
 from services.core.invalidation import InvalidationBus
 from services.core.jsonlog import configure_logging
-from services.core.metrics import UNHANDLED_ERRORS, watch_loop_lag
-from services.core.middleware import RequestContextMiddleware
+from services.core.metrics import watch_loop_lag
+from services.core.middleware import (
+    RequestContextMiddleware,
+    internal_error_problem,
+    report_unhandled,
+)
 from services.core.responses import JSONResponse, ProblemResponse
 from services.core.security import http_jwks_source
 from services.core.settings import CoreSettings
@@ -66,6 +71,10 @@ async def _install_verifier(
     invalidations: InvalidationBus = app.state.invalidations
     invalidations.subscribe(credentials.invalidate)
     app.state.credentials = credentials
+    # API keys sent directly (Basic/ApiKey, log shippers): the same invalidations apply.
+    apikeys = ApiKeyAuthenticator(clients.db, settings.credential_cache_seconds)
+    invalidations.subscribe(apikeys.invalidate)
+    app.state.apikeys = apikeys
 
 
 def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:
@@ -123,23 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return ProblemResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_unhandled(request: Request, exc: Exception) -> Response:
-        UNHANDLED_ERRORS.labels(app.title).inc()
-        log.exception("unhandled error", extra={"path": request.url.path})
-        bus: ErrorBus | None = getattr(request.app.state, "errors", None)
-        if bus is not None:
-            await bus.publish(
-                "unhandled_exception",
-                f"{type(exc).__name__}: {exc}"[:500],
-                path=request.url.path,
-                method=request.method,
-            )
-        body = http_status_problem(
-            500, "An unexpected error occurred; it was logged. Retry, or report the request id."
-        )
+        # Starlette's ServerErrorMiddleware calls this and then re-raises, which makes
+        # the server close the connection. RequestContextMiddleware answers every
+        # exception raised inside it without re-raising; this is the fallback for
+        # one raised outside it (in an outer middleware) or in an app without it.
+        await report_unhandled(app.title, request.scope, exc)
         rid = request.scope.get("state", {}).get("request_id", "")
-        body["request_id"] = rid
         return ProblemResponse(
-            body, status_code=500, headers={"X-Request-ID": rid, "X-Served-By": app.title}
+            internal_error_problem(rid),
+            status_code=500,
+            headers={"X-Request-ID": rid, "X-Served-By": app.title},
         )
 
     async def on_backend_lost(request: Request, exc: Exception) -> Response:
@@ -174,16 +176,22 @@ def ops_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> Response:
+        """503 only when a *required* check fails; every check is in the body either way."""
         readiness: Readiness = request.app.state.readiness
         report = await readiness.check()
-        down = [name for name, state in report.items() if state != "ok"]
-        if down:
+        blocking = readiness.blocking(report)
+        required = sorted(n for n in report if readiness.decides(n))
+        degraded = [n for n, state in report.items() if state != "ok" and n not in blocking]
+        if blocking:
             body = http_status_problem(
-                503, "Not ready: " + ", ".join(f"{n} ({report[n]})" for n in down)
+                503, "Not ready: " + ", ".join(f"{n} ({report[n]})" for n in blocking)
             )
-            body["checks"] = report
+            body.update(checks=report, required=required, degraded=degraded)
             return ProblemResponse(body, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "checks": report})
+        status = "degraded" if degraded else "ready"
+        return JSONResponse(
+            {"status": status, "checks": report, "required": required, "degraded": degraded}
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -202,19 +210,24 @@ def create_service_app(
     on_shutdown: Hook | None = None,
     authenticates: bool = True,
     jwks_source: JwksSourceFactory | None = None,
+    ready_needs: Iterable[str] | None = None,
 ) -> FastAPI:
     """Build a service app.
 
     ``needs`` names the backends this service depends on (``mongo``, ``sqs``,
     ``redis``); they are opened once in the lifespan, probed by ``/readyz`` and
-    closed on shutdown. ``on_startup``/``on_shutdown`` run after the clients
-    open and before they close. ``authenticates`` installs the token verifier
-    (JWKS from the auth service unless ``jwks_source`` gives another source)
-    and the credential cache. ``app.state.invalidations`` (an
+    closed on shutdown. ``ready_needs`` names the checks (``mongodb``, ``sqs``,
+    ``redis``, ``startup`` or one the service adds) that decide readiness: what
+    the service needs to serve its own traffic. The others are reported, not
+    decisive; ``None`` makes every check decide. ``on_startup``/``on_shutdown``
+    run after the clients open and before they close. ``authenticates`` installs
+    the token verifier (JWKS from the auth service unless ``jwks_source`` gives
+    another source) and the credential cache. ``app.state.invalidations`` (an
     :class:`InvalidationBus`) exists before ``on_startup``: a hook may subscribe
     callbacks to tenant and API-key changes; it listens once anything subscribed.
     """
     need_set = frozenset(needs)
+    ready_set = None if ready_needs is None else frozenset(ready_needs)
     configure_logging(name, settings.log_level)
 
     @contextlib.asynccontextmanager
@@ -223,7 +236,10 @@ def create_service_app(
         app.state.clients = clients
         app.state.settings = settings
         app.state.errors = ErrorBus(name, clients.redis)
-        app.state.readiness = Readiness(app.state.errors, settings.dependency_timeout_seconds)
+        app.state.readiness = Readiness(
+            app.state.errors, settings.dependency_timeout_seconds, service=name
+        )
+        app.state.readiness.require(ready_set)
         add_default_probes(app.state.readiness, clients, need_set)
         app.state.startup = StartupTasks()
         app.state.readiness.add("startup", app.state.startup.probe)
@@ -309,7 +325,7 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: An
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # Longer than any proxy in front keeps an idle upstream connection (nginx and
         # ingress-nginx 60 s, ALB 60 s): with uvicorn's 5 s, the proxy reused a
         # connection the service had just closed and answered a POST with 502.

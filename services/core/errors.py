@@ -72,6 +72,10 @@ class PayloadTooLarge(LogServerError):
     status, title, slug = 413, "Payload Too Large", "payload-too-large"
 
 
+class UnsupportedMediaType(LogServerError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
 class ValidationFailed(LogServerError):
     status, title, slug = 422, "Unprocessable Content", "validation"
 

@@ -5,15 +5,42 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.core.errorbus import ErrorBus
+from services.core.errors import http_status_problem
 from services.core.jsonlog import request_id_var
-from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, UNHANDLED_ERRORS
+from services.core.responses import ProblemResponse
 from services.core.settings import AccessLog
 
 log = logging.getLogger("logserver.http")
+errors_log = logging.getLogger(__name__)
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def internal_error_problem(request_id: str) -> dict[str, Any]:
+    """The problem+json body of a 500: nothing of the exception, the id to report."""
+    body = http_status_problem(
+        500, "An unexpected error occurred; it was logged. Retry, or report the request id."
+    )
+    body["request_id"] = request_id
+    return body
+
+
+async def report_unhandled(service: str, scope: Scope, exc: Exception) -> None:
+    """Count, log (with the traceback) and publish an exception that became a 500."""
+    UNHANDLED_ERRORS.labels(service).inc()
+    path, method = scope.get("path", ""), scope.get("method", "")
+    errors_log.error("unhandled error", exc_info=exc, extra={"path": path, "method": method})
+    app = scope.get("app")
+    bus: ErrorBus | None = getattr(getattr(app, "state", None), "errors", None)
+    if bus is not None:
+        await bus.publish(
+            "unhandled_exception", f"{type(exc).__name__}: {exc}"[:500], path=path, method=method
+        )
 
 
 class RequestContextMiddleware:
@@ -24,6 +51,12 @@ class RequestContextMiddleware:
     get a log line: ``all``, ``errors`` (status >= 400 or slower than ``slow_ms``)
     or ``off``; formatting and shipping a line per request costs more CPU than the
     single-event ingest itself, so the default logs only what needs a look.
+
+    An exception no handler took is answered here with a problem+json 500 and
+    does not go further: Starlette's ServerErrorMiddleware (outside this one)
+    would re-raise it after sending the response, and uvicorn then closes the
+    connection - after nginx had put it back in its keep-alive pool, so the next
+    request on it, another caller's POST that nginx does not retry, got a 502.
     """
 
     def __init__(
@@ -61,12 +94,14 @@ class RequestContextMiddleware:
         # read the id from the scope to put it on the response themselves.
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -77,6 +112,17 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise  # the WebSocket server closes with 1011 (or 500 before accept)
+            await report_unhandled(self.service, scope, exc)
+            if not started:
+                response = ProblemResponse(internal_error_problem(rid), status_code=500)
+                await response(scope, receive, send_wrapper)
+            # Else nothing more can be sent. Not re-raising still matters: a response
+            # that was complete (the error came from a background task) leaves the
+            # connection reusable; one left unfinished (a stream that broke) makes
+            # the server close this one connection, so the client sees it truncated.
         finally:
             if scope["type"] == "http":
                 elapsed = time.perf_counter() - start

@@ -69,6 +69,14 @@ class CoreSettings(BaseSettings):
         "live-tail streams are re-checked this often too.",
     )
 
+    shutdown_timeout_seconds: float = Field(
+        20,
+        gt=0,
+        description="How long SIGTERM waits for requests in flight before closing them "
+        "(uvicorn's graceful shutdown). Kubernetes' grace period and the load balancer's "
+        "deregistration delay are sized from it; the log service's Deployment sets 300 "
+        "so that a running export is not cut by a rollout.",
+    )
     dependency_timeout_seconds: float = Field(
         2.0, description="Timeout of each dependency probe in /readyz."
     )

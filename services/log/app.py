@@ -9,6 +9,7 @@ from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
 from services.log.routes import router
 from services.log.settings import LogSettings
+from services.log.shippers.routes import es_router, loki_router, otlp_router
 
 
 def create_app(settings: LogSettings | None = None) -> FastAPI:
@@ -34,8 +35,12 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     return create_service_app(
         name="log",
         settings=settings,
-        routers=[router],
+        routers=[router, otlp_router, loki_router, es_router],
         needs=("mongo", "sqs"),
         on_startup=startup,
         on_shutdown=shutdown,
+        # Ingest needs SQS only (token checks ride out a MongoDB outage on their
+        # cached answers); search fails alone with 503 while MongoDB is away,
+        # which is better than taking ingest out of the load balancer with it.
+        ready_needs=("sqs",),
     )

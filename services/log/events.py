@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from services.core.logmodel import OBJECT_FIELDS, STRING_FIELDS, iso, parse_level
+from services.core.logmodel import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 64 * 1024
@@ -100,8 +100,12 @@ def _check_shape(field: str, value: Any, depth: int, counter: list[int]) -> None
         if counter[0] > MAX_KEYS:
             raise EventError(field, f"more than {MAX_KEYS} keys in one event")
         for key, item in value.items():
-            if key.startswith("$") or "." in key or "\x00" in key:
-                raise EventError(f"{field}.{key}", "keys may not start with '$' or contain '.'")
+            # A '.' is fine: the document shape stores it as U+FF0E (logmodel), so a
+            # key already holding U+FF0E would read back as a different key.
+            if key.startswith("$") or STORED_DOT in key or "\x00" in key:
+                raise EventError(
+                    f"{field}.{key}", "keys may not start with '$' or contain '\uff0e' (U+FF0E)"
+                )
             if isinstance(item, dict | list):
                 _check_shape(f"{field}.{key}", item, depth + 1, counter)
     elif isinstance(value, list):

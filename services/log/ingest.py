@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from services.core.errors import PayloadTooLarge, ValidationFailed
 from services.core.logmodel import iso
 from services.log.batcher import IngestBatcher
+from services.log.compression import decode_content
 from services.log.events import MAX_EVENT_BYTES, EventError, normalize
 
 MAX_BULK_EVENTS = 10_000
@@ -19,7 +21,10 @@ MAX_REPORTED_ERRORS = 100
 
 
 async def read_body(request: Request, limit: int, what: str) -> bytes:
-    """Read at most ``limit`` bytes; a larger body is refused before it is all read."""
+    """Read at most ``limit`` bytes; a larger body is refused before it is all read.
+
+    A ``Content-Encoding: gzip`` body is inflated, to at most ``limit`` bytes too.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"{what} is {int(declared):,} bytes; the limit is {limit:,} bytes.")
@@ -30,7 +35,7 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
         if size > limit:
             raise PayloadTooLarge(f"{what} is over the limit of {limit:,} bytes.")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
 
 
 def _loads(raw: bytes, where: str) -> Any:
@@ -126,6 +131,51 @@ async def ingest_bulk(
     events = normalize_all(raw_events, received_at)
     await batcher.submit(tenant_id, [orjson.dumps(e) for e in events])
     return [e["id"] for e in events]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One record of a shipper's batch that was not accepted, and why."""
+
+    reason: str
+
+
+async def ingest_records(
+    batcher: IngestBatcher, tenant_id: str, raws: list[Any], received_at: str
+) -> list[str | Refused]:
+    """Per record, unlike :func:`ingest_bulk`: what the shipper protocols need (OTLP
+    partial success, Elasticsearch per-item status). Each raw event is normalized on
+    its own; the valid ones are queued together (all or none: a 503 fails the call),
+    the others are returned as :class:`Refused`, never queued. ``raws`` may already
+    hold :class:`Refused` records (refused while decoding); the result has one entry
+    per record, in order: the event id, or why it was refused."""
+    if len(raws) > MAX_BULK_EVENTS:
+        raise PayloadTooLarge(
+            f"{len(raws):,} records in one request; the limit is {MAX_BULK_EVENTS:,}: "
+            "send smaller batches."
+        )
+    outcomes: list[str | Refused] = []
+    encoded: list[bytes] = []
+    for raw in raws:
+        if isinstance(raw, Refused):
+            outcomes.append(raw)
+            continue
+        try:
+            event = normalize(raw, received_at)
+        except EventError as exc:
+            outcomes.append(Refused(f"{exc.field}: {exc.message}"))
+            continue
+        data = orjson.dumps(event)
+        if len(data) > MAX_EVENT_BYTES:
+            outcomes.append(
+                Refused(f"the event is {len(data):,} bytes; one may be at most {MAX_EVENT_BYTES:,}")
+            )
+            continue
+        encoded.append(data)
+        outcomes.append(event["id"])
+    if encoded:
+        await batcher.submit(tenant_id, encoded)
+    return outcomes
 
 
 def now_iso() -> str:

@@ -1,7 +1,9 @@
 """Reads and deletes on the `logs` collection, always scoped to one tenant.
 
 Every query is built by :meth:`LogFilter.to_mongo`, which starts from the
-tenant, so no code path here can read or delete across tenants.
+tenant, so no code path here can read or delete across tenants. The one
+exception is the read by id: its ``_id`` (``{tenant}:{id}``) holds the tenant,
+and the stored event's tenant is checked again before it is returned.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ class LogRepository:
     ) -> Page:
         query = flt.to_mongo(tenant_id)
         order = DESCENDING if descending else ASCENDING
-        if cursor:
+        if cursor is not None:  # an empty cursor= is malformed, not "first page"
             ts, event_id = decode_cursor(cursor, descending)
             op = "$lt" if descending else "$gt"
             keyset = {"$or": [{"timestamp": {op: ts}}, {"timestamp": ts, "id": {op: event_id}}]}
@@ -158,8 +160,11 @@ class LogRepository:
         return Page([document_to_api(d) for d in docs], meta)
 
     async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
-        doc = await self.logs.find_one({"_id": doc_id(tenant_id, event_id), "tenant_id": tenant_id})
-        if doc is None:
+        # By `_id` alone: FerretDB v1 pushes a filter down to SQLite only when `_id` is its
+        # sole key (with `tenant_id` beside it, it read the whole collection in Go: 17 s
+        # on 100,000 events). The `_id` holds the tenant; its field is still checked.
+        doc = await self.logs.find_one({"_id": doc_id(tenant_id, event_id)})
+        if doc is None or doc.get("tenant_id") != tenant_id:
             raise NotFound(f"No log event '{event_id}' in this tenant (yet).")
         return document_to_api(doc)
 

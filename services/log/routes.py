@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from services.core.disconnect import cancel_on_disconnect
 from services.core.errors import ValidationFailed
-from services.core.logfilters import ParsedParams, parse_params
+from services.core.logfilters import ParsedParams, parse_params, parse_time
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
 from services.core.security import LogsDelete, LogsExport, LogsRead, LogsWrite
@@ -104,7 +105,7 @@ async def search_logs(request: Request, principal: LogsRead) -> Response:
     page = _int(opts, "page", None, 1, 1_000_000)
     if "size" in opts and page is None:
         page = 1
-    result = await _repo(request).search(
+    search = _repo(request).search(
         tenant,
         parsed.filter,
         descending=_descending(opts),
@@ -113,6 +114,8 @@ async def search_logs(request: Request, principal: LogsRead) -> Response:
         page=page,
         with_total=_bool(opts, "total"),
     )
+    # A client that gives up (or times out) must not leave its search running.
+    result = await cancel_on_disconnect(request.receive, search)
     return JSONResponse({"data": result.items, "meta": result.meta})
 
 
@@ -126,7 +129,9 @@ async def log_stats(request: Request, principal: LogsRead) -> Response:
     interval = parsed.options.get("interval")
     if interval is not None and interval not in INTERVALS:
         raise _invalid("interval", f"must be one of {', '.join(INTERVALS)}")
-    stats = await _repo(request).stats(tenant, parsed.filter, by=by, interval=interval)
+    stats = await cancel_on_disconnect(
+        request.receive, _repo(request).stats(tenant, parsed.filter, by=by, interval=interval)
+    )
     return JSONResponse(stats)
 
 
@@ -155,14 +160,7 @@ async def cleanup_logs(request: Request, principal: LogsDelete) -> Response:
     parsed = _params(request, CLEANUP_OPTIONS)
     tenant = await _tenant(request, principal)
     opts = parsed.options
-    before = None
-    if "before" in opts:
-        try:
-            before = datetime.fromisoformat(opts["before"].replace(" ", "+"))
-        except ValueError:
-            raise _invalid("before", "not an RFC 3339 time") from None
-        if before.tzinfo is None:
-            before = before.replace(tzinfo=UTC)
+    before = parse_time("before", opts["before"]) if "before" in opts else None
     deleted = await _repo(request).cleanup(
         tenant,
         parsed.filter,

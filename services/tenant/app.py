@@ -19,5 +19,11 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
         app.state.startup.add("indexes", store.ensure_indexes)
 
     return create_service_app(
-        name="tenant", settings=settings, routers=[router], needs=("mongo",), on_startup=startup
+        name="tenant",
+        settings=settings,
+        routers=[router],
+        needs=("mongo",),
+        on_startup=startup,
+        # Every route reads or writes MongoDB; its indexes come first.
+        ready_needs=("mongodb", "startup"),
     )

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -38,6 +39,9 @@ STORE_LATENCY = Histogram(
     "insert_many latency per batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+IN_HAND = Gauge(
+    "logserver_worker_batch_bytes", "Bytes of events the consumer holds parsed right now"
+)
 DUPLICATE_KEY = 11000
 
 
@@ -54,19 +58,62 @@ class Decoded:
     docs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def decode(message: dict[str, Any]) -> Decoded:
+def open_message(message: dict[str, Any]) -> tuple[dict[str, Any], envelope.Opened]:
+    """First step of decoding: the body opened, its events' size known, not parsed."""
     try:
-        tenant_id, events = envelope.decode(message["Body"])
+        return message, envelope.open_body(message["Body"])
+    except envelope.EnvelopeError as exc:
+        raise PoisonMessage(str(exc)) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_message(message: dict[str, Any], opened: envelope.Opened) -> Decoded:
+    """Second step: the events parsed and turned into documents."""
+    try:
+        events = opened.events()
         if not all(isinstance(e.get("id"), str) and e["id"] for e in events):
             raise PoisonMessage("every event needs a non-empty string id")
-        docs = [wire_to_document(tenant_id, e) for e in events]
+        docs = [wire_to_document(opened.tenant_id, e) for e in events]
     except PoisonMessage:
         raise
     except envelope.EnvelopeError as exc:
         raise PoisonMessage(str(exc)) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
-    return Decoded(message["ReceiptHandle"], message["MessageId"], tenant_id, events, docs)
+    return Decoded(message["ReceiptHandle"], message["MessageId"], opened.tenant_id, events, docs)
+
+
+def decode(message: dict[str, Any]) -> Decoded:
+    return parse_message(*open_message(message))
+
+
+class ByteBudget:
+    """How many bytes of events the consumer loops may hold parsed at once.
+
+    A worker's memory grows with the events in hand (Python objects take several
+    times their JSON), so batches wait here for room rather than all parsing at
+    once; a batch larger than the whole budget runs alone, so none waits forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        async with self._room:
+            await self._room.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+            IN_HAND.set(self.used)
+        try:
+            yield
+        finally:
+            async with self._room:
+                self.used -= size
+                IN_HAND.set(self.used)
+                self._room.notify_all()
 
 
 class Consumer:
@@ -79,6 +126,7 @@ class Consumer:
         concurrency: int = 4,
         wait_seconds: int = 20,
         max_receives: int = 5,
+        max_batch_bytes: int = 12 * 2**20,
     ) -> None:
         self.sqs = sqs
         self.logs = db[LOGS]
@@ -86,6 +134,7 @@ class Consumer:
         self.concurrency = concurrency
         self.wait_seconds = wait_seconds
         self.max_receives = max_receives
+        self.budget = ByteBudget(max_batch_bytes)
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -155,10 +204,20 @@ class Consumer:
 
     async def handle(self, messages: list[dict[str, Any]]) -> bool:
         """Store, delete and publish one received batch. False if something must retry."""
-        decoded: list[Decoded] = []
+        opened: list[tuple[dict[str, Any], envelope.Opened]] = []
         for message in messages:
             try:
-                decoded.append(decode(message))
+                opened.append(open_message(message))
+            except PoisonMessage as exc:
+                self._poison(message, str(exc))
+        async with self.budget.hold(sum(o.size for _, o in opened)):
+            return await self._handle(opened)
+
+    async def _handle(self, opened: list[tuple[dict[str, Any], envelope.Opened]]) -> bool:
+        decoded: list[Decoded] = []
+        for message, body in opened:
+            try:
+                decoded.append(parse_message(message, body))
             except PoisonMessage as exc:
                 self._poison(message, str(exc))
         if not decoded:

@@ -109,10 +109,20 @@ def test_e_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
     assert f["delivered_ratio"] == 1.0
 
 
+def test_f_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
+    protocols = report["results"]["f"]["protocols"]
+    assert set(protocols) == {"bulk", "bulk_basic", "otlp", "loki", "elastic"}
+    for name, summary in protocols.items():
+        _ok(summary)
+        assert summary["events"] == 1000 * summary["requests"], name
+        assert summary["log_cpu_ms_per_1000_events"] > 0, name  # the log service's pid found
+        assert summary["cpu_ratio_to_bulk"] > 0, name
+
+
 def test_report_files_and_resources(report: dict[str, Any]) -> None:
     out: Path = report["_out"]
     doc = json.loads((out / "smoke.json").read_text())
-    assert set(doc["results"]) == {"a", "b", "c", "d", "e"}
+    assert set(doc["results"]) == {"a", "b", "c", "d", "e", "f"}
     assert doc["machine"]["nproc"] >= 1 and doc["machine"]["storage"]
     md = (out / "smoke.md").read_text()
     assert "| scenario | req/s |" in md and "## Targets" in md

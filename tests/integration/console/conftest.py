@@ -148,6 +148,22 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+MESSAGES = (
+    "GET /api/orders 200 in 14 ms",
+    "payment authorized for order A-1042",
+    "slow query on orders: 812 ms",
+    "cache miss for user profile u-17",
+    "POST /api/cart 201 in 31 ms",
+    "retrying upstream call to billing (attempt 2)",
+    "nightly export finished: 18,204 rows",
+)
+
+
+def message(i: int) -> str:
+    """The message of recent event ``i`` (seven templates, so levels and services vary)."""
+    return f"{MESSAGES[i % len(MESSAGES)]} [req {i:04d}]"
+
+
 def recent_events(count: int, *, prefix: str = "r", spacing_s: float = 10) -> list[dict]:
     """``count`` events over the last minutes: levels, services and a stage attribute vary."""
     now = datetime.now(UTC)
@@ -157,7 +173,7 @@ def recent_events(count: int, *, prefix: str = "r", spacing_s: float = 10) -> li
             "timestamp": iso(now - timedelta(seconds=spacing_s * i + 5)),
             "level": LEVELS[i % len(LEVELS)],
             "service": SERVICES[i % len(SERVICES)],
-            "message": f"request {i} handled",
+            "message": message(i),
             "stage": "prod" if i % 2 else "dev",
         }
         for i in range(count)

@@ -16,6 +16,7 @@ from .conftest import (
     ConsoleTenant,
     NewTenant,
     delete_events,
+    message,
     recent_events,
     record_number,
     rows,
@@ -41,7 +42,7 @@ async def test_sign_in_then_search_with_a_filter_and_the_time_range(
     await sign_in(page, seeded.creds["viewer"])
     # Default: the last hour, newest first, one page of 100 of the 120 recent events.
     await expect(rows(page)).to_have_count(100)
-    await expect(rows(page).first.locator("td.msg")).to_have_text("request 0 handled")
+    await expect(rows(page).first.locator("td.msg")).to_have_text(message(0))
     await expect(page.locator("#load-more")).to_be_visible()
     await screenshot(page, "search")
 
@@ -119,7 +120,7 @@ async def test_load_more_pages_with_the_cursor(page: Page, seeded: ConsoleTenant
     await expect(rows(page)).to_have_count(120)
     await expect(page.locator("#load-more")).to_be_hidden()
     ids = await rows(page).locator("td.msg").all_inner_texts()
-    assert ids == [f"request {i} handled" for i in range(120)]  # newest first, no repeats
+    assert ids == [message(i) for i in range(120)]  # newest first, no repeats
 
 
 async def test_histogram_by_level_and_drag_to_zoom(page: Page, seeded: ConsoleTenant) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from services.cli.stack import ProcessGroup, ProcSpec
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import ingest, stored_total
+from tests.integration.helpers import eventually, ingest, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +96,6 @@ FIXTURE = [
 
 @pytest.fixture(scope="module")
 async def populated(cfg, admin_token):
-    import httpx
-
     async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=30) as http:
         api = Api(http, admin_token)
         tenant = await api.tenant("q", retention_days=3650)
@@ -159,7 +165,16 @@ async def test_each_filter(api: Api, populated, params: dict, expected: list[str
         {"limit": "1001"},
         {"sort": "sideways"},
         {"cursor": "garbage"},
+        {"cursor": ""},
         {"service": ""},
+        {"attributes.stage": ""},
+        {"from": ts(1), "to": ts(2)},  # from after to
+        {"from": ts(1), "to": ts(1)},  # to is exclusive: an empty range
+        {"timestamp": "2020-01-01", "from": ts(1)},  # the day lies outside from
+        {"q": "x" * 257},
+        {"user_agent": "x" * 257},
+        {"from": "0001-01-01T00:00:00+14:00"},
+        {"to": "9999-12-31T23:59:59-14:00"},
     ],
 )
 async def test_malformed_filters_are_422_never_match_all(api: Api, populated, params) -> None:
@@ -168,6 +183,91 @@ async def test_malformed_filters_are_422_never_match_all(api: Api, populated, pa
     assert resp.status_code == 422, (params, resp.text)
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["errors"][0]["field"]
+
+
+OUT_OF_RANGE = [("from", "0001-01-01T00:00:00+14:00"), ("to", "9999-12-31T23:59:59-14:00")]
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+@pytest.mark.parametrize("path", ["/api/v1/logs", "/api/v1/logs/stats", "/api/v1/logs/export"])
+async def test_times_beyond_the_calendar_are_422_on_every_read(
+    api: Api, populated, path: str, name: str, value: str
+) -> None:
+    """In UTC these are moments in year 0 and year 10000: they were a 500 (OverflowError)."""
+    _, tokens = populated
+    resp = await api.http.get(path, params={name: value}, headers=bearer(tokens["auditor"]))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["errors"][0]["field"] == name
+    assert "9999-12-31" in resp.json()["detail"]
+    # the gateway's connection to the log service survived: the next request is answered
+    after = await api.http.get("/api/v1/logs", headers=bearer(tokens["viewer"]))
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [*OUT_OF_RANGE, ("before", "0001-01-01T00:00:00+14:00")]
+)
+async def test_times_beyond_the_calendar_are_422_on_cleanup(
+    api: Api, populated, name: str, value: str
+) -> None:
+    _, tokens = populated
+    resp = await api.http.delete(
+        "/api/v1/logs/cleanup", params={name: value, "all": "true"}, headers=bearer(tokens["admin"])
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == name
+    assert await stored_total(api.http, bearer(tokens["viewer"])) == len(FIXTURE)  # nothing gone
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+async def test_times_beyond_the_calendar_are_refused_by_the_stream(
+    cfg, populated, name: str, value: str
+) -> None:
+    import websockets
+
+    from tests.integration.broadcast.test_stream import ws_url
+
+    _, tokens = populated
+    url = ws_url(cfg.gateway_url, token=tokens["viewer"], **{name: value})
+    async with websockets.connect(url) as ws:
+        frame = orjson.loads(await ws.recv())
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4422, (ws.close_code, frame)
+    assert frame["errors"][0]["field"] == name
+
+
+async def test_the_last_day_of_the_calendar_is_an_ordinary_day(api: Api, populated) -> None:
+    """timestamp=9999-12-31 ends at 10000-01-01, which is no datetime: it was a 500."""
+    _, tokens = populated
+    auditor = bearer(tokens["auditor"])
+    for path in ("/api/v1/logs", "/api/v1/logs/stats", "/api/v1/logs/export"):
+        resp = await api.http.get(path, params={"timestamp": "9999-12-31"}, headers=auditor)
+        assert resp.status_code == 200, (path, resp.text)
+    assert (
+        await api.http.get("/api/v1/logs", params={"timestamp": "9999-12-31"}, headers=auditor)
+    ).json()["data"] == []
+    first_day = await api.http.get(
+        "/api/v1/logs", params={"from": "0001-01-01T00:00:00Z"}, headers=auditor
+    )
+    assert len(first_day.json()["data"]) == len(FIXTURE)
+
+
+async def test_a_long_q_is_refused_at_once_naming_the_limit(api: Api, populated) -> None:
+    """5,000 characters ran 30 s and ended in a 504: FerretDB compiles the pattern anew
+    for every event it scans."""
+    _, tokens = populated
+    for name in ("q", "user_agent"):
+        resp = await api.http.get(
+            "/api/v1/logs", params={name: "x" * 5000}, headers=bearer(tokens["viewer"])
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"] == f"{name}: at most 256 characters (got 5000)"
+    at_limit = await api.http.get(
+        "/api/v1/logs", params={"q": "é" * 256}, headers=bearer(tokens["viewer"])
+    )
+    assert at_limit.status_code == 200 and at_limit.json()["data"] == []
 
 
 async def test_get_one_and_cross_tenant_404(api: Api, populated) -> None:
@@ -349,3 +449,124 @@ async def test_explain_shows_how_the_storage_answers(api: Api, populated, cfg) -
             assert "IXSCAN" in text and "COLLSCAN" not in text, text
     finally:
         await client.close()
+
+
+# --- heavy searches: a point read stays cheap, a stopped search stops ------------------
+
+HEAVY_EVENTS = 8000
+BIG_EVERY = 20  # one event in 20 carries a 64 KB message: 400 of them, 26 MB in all
+# As long as q may be and found nowhere, so every event of the collection is read.
+HEAVY_Q = ("paymentx " * 40)[:256]
+
+
+def _heavy_event(i: int) -> dict:
+    words = ("payment", "failed", "request", "served", "user", "login", "cache", "slow")
+    size = 8000 if i % BIG_EVERY == 0 else 12
+    message = " ".join(words[(i * 7 + k) % len(words)] for k in range(size))[:65_000]
+    return {"id": f"h{i}", "message": message, "service": "api"}
+
+
+@pytest.fixture(scope="module")
+async def heavy(cfg, admin_token):
+    """A tenant with enough events that a substring search reads for seconds on FerretDB."""
+    async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=120) as http:
+        api = Api(http, admin_token)
+        tenant = await api.tenant("heavy", retention_days=3650)
+        tokens = await api.role_tokens(tenant)
+        events = [_heavy_event(i) for i in range(HEAVY_EVENTS)]
+        await ingest(http, bearer(tokens["writer"]), events, bearer(tokens["viewer"]))
+        yield tenant, tokens
+        # FerretDB reads the whole collection for every query but `_id` lookups (DESIGN
+        # §6): leave it small for the tests that run after this module.
+        await http.delete(
+            "/api/v1/logs/cleanup", params={"all": "true"}, headers=bearer(tokens["admin"])
+        )
+
+
+@pytest.fixture(scope="module")
+def log_1s(stack: ProcessGroup) -> Iterator[str]:
+    """A second log service whose queries may run 1 s in the storage (504 after that)."""
+    name = "log-1s"
+    if name not in stack.specs:
+        base = stack.specs["log"]
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        env = {**base.env, "LOGSERVER_PORT": str(port), "LOGSERVER_QUERY_TIMEOUT_SECONDS": "1"}
+        stack.add(ProcSpec(name, base.argv, env, ("http", f"http://127.0.0.1:{port}/healthz")))
+    url = stack.specs[name].probe[1].removesuffix("/healthz")
+    stack.start(name)
+    try:
+        stack.wait([name], timeout=60)
+        yield url
+    finally:
+        stack.stop(name)
+
+
+async def _seconds(request: Awaitable[httpx.Response], status: int) -> float:
+    start = time.monotonic()
+    resp = await request
+    assert resp.status_code == status, resp.text
+    return time.monotonic() - start
+
+
+async def test_a_timed_out_search_leaves_the_storage_free(api: Api, heavy, log_1s: str) -> None:
+    """After a 504 the storage answers a read by id at once. It took 15-28 s: the read
+    filtered on `_id` and `tenant_id`, which FerretDB v1 answers by reading the whole
+    collection, as a search does. Compared with such a reading search (medians of
+    three), not with a fixed time, so a loaded machine slows both sides alike."""
+    _, tokens = heavy
+    viewer = bearer(tokens["viewer"])
+    gets, reads = [], []
+    async with httpx.AsyncClient(base_url=log_1s, timeout=120) as short:
+        for i in range(3):
+            timed_out = await short.get("/api/v1/logs", params={"q": HEAVY_Q}, headers=viewer)
+            assert timed_out.status_code == 504, timed_out.text
+            assert "1 s" in timed_out.json()["detail"]
+            # among the last stored: a lookup that reads the collection in order finds an
+            # early event early, so only a late one shows the difference
+            late = f"/api/v1/logs/h{HEAVY_EVENTS - 1 - i}"
+            gets.append(await _seconds(short.get(late, headers=viewer), 200))
+            # a search that reads every event (a short q, found nowhere), 30 s allowed
+            scan = api.http.get("/api/v1/logs", params={"q": "zzzq", "limit": 1}, headers=viewer)
+            reads.append(await _seconds(scan, 200))
+    assert statistics.median(gets) * 5 < statistics.median(reads), (gets, reads)
+
+
+def _requests_with_status(metrics: str, route: str, status: int) -> float:
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "logserver_http_requests":
+            continue
+        return sum(
+            s.value
+            for s in family.samples
+            if s.name.endswith("_total")
+            and s.labels.get("route") == route
+            and s.labels.get("status") == str(status)
+        )
+    return 0.0
+
+
+async def test_a_search_whose_client_left_is_stopped(api: Api, heavy, cfg) -> None:
+    """A client that gives up does not leave its search running for nobody: the log
+    service cancels the query when the connection closes (and records a 499). On MongoDB
+    that ends the operation too (the server kills a find whose connection closed);
+    FerretDB v1 does not look at the connection mid-command and reads on until
+    maxTimeMS (LOGSERVER_QUERY_TIMEOUT_SECONDS)."""
+    _, tokens = heavy
+    metrics_url = cfg.service_url("log") + "/metrics"
+
+    async def left() -> float:
+        return _requests_with_status((await api.http.get(metrics_url)).text, "/api/v1/logs", 499)
+
+    before = await left()
+    with pytest.raises(httpx.ReadTimeout):  # the search outlasts a 1 s client
+        await api.http.get(
+            "/api/v1/logs", params={"q": HEAVY_Q}, headers=bearer(tokens["viewer"]), timeout=1
+        )
+
+    async def stopped() -> bool:
+        return await left() > before
+
+    await eventually(stopped, within=10)

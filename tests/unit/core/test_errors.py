@@ -21,6 +21,7 @@ from services.core.errors import (
     PayloadTooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
     ValidationFailed,
     http_status_problem,
     validation_errors,
@@ -41,6 +42,7 @@ INTERNAL = "db password is hunter2"
         (NotFound, 404, "not-found"),
         (Conflict, 409, "conflict"),
         (PayloadTooLarge, 413, "payload-too-large"),
+        (UnsupportedMediaType, 415, "unsupported-media-type"),
         (ValidationFailed, 422, "validation"),
     ],
 )

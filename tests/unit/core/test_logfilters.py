@@ -11,10 +11,12 @@ import pytest
 from services.core.errors import ValidationFailed
 from services.core.logfilters import (
     EXACT_FIELDS,
+    MAX_SUBSTRING,
     LogFilter,
     _attribute_candidates,
     escape_regex,
     parse_params,
+    parse_time,
 )
 
 OPTIONS = frozenset({"limit", "cursor", "sort"})
@@ -106,18 +108,22 @@ def test_unknown_and_operator_params_rejected_all_listed():
             ("service[$ne]", "x"),
             ("attributes.$where", "1"),
             ("bogus", "1"),
-            ("attributes.a.b", "1"),
+            ("attributes.a..b", "1"),
             ("attributes.", "1"),
-            ("attributes." + "k" * 65, "1"),
+            ("attributes." + "k" * 129, "1"),
+            ("attributes..a", "1"),
+            ("attributes.a.", "1"),
             ("service", "ok"),
         )
     assert fields_of(info.value) == [
         "service[$ne]",
         "attributes.$where",
         "bogus",
-        "attributes.a.b",
+        "attributes.a..b",
         "attributes.",
-        "attributes." + "k" * 65,
+        "attributes." + "k" * 129,
+        "attributes..a",
+        "attributes.a.",
     ]
     assert info.value.status == 422
     assert info.value.detail.startswith("service[$ne]: unknown parameter")
@@ -135,7 +141,9 @@ def test_duplicate_attribute_rejected():
         parse(("attributes.stage", "a"), ("attributes.stage", "b"))
 
 
-@pytest.mark.parametrize("name", [*EXACT_FIELDS, "q", "user_agent", "from", "to", "timestamp"])
+@pytest.mark.parametrize(
+    "name", [*EXACT_FIELDS, "q", "user_agent", "from", "to", "timestamp", "attributes.k"]
+)
 def test_empty_values_rejected(name):
     with pytest.raises(ValidationFailed) as info:
         parse((name, ""))
@@ -182,6 +190,68 @@ def test_timestamp_day_intersected_with_from_to():
         ("to", "2026-01-31T09:00:00Z"),
     )
     assert (f.start, f.end) == (utc(2026, 1, 31), utc(2026, 1, 31, 9))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("from", "0001-01-01T00:00:00+14:00"),  # 0000-12-31T10:00Z: before year 1
+        ("from", "0001-01-01T00:00:00 14:00"),  # the same with '+' arriving as a space
+        ("to", "9999-12-31T23:59:59-14:00"),  # 10000-01-01T13:59:59Z: after year 9999
+    ],
+)
+def test_time_outside_the_representable_range_is_422_naming_it(name, value):
+    with pytest.raises(ValidationFailed) as info:
+        parse((name, value))
+    assert fields_of(info.value) == [name]
+    assert "0001-01-01T00:00:00Z" in info.value.detail and "9999-12-31" in info.value.detail
+
+
+def test_the_edges_of_the_representable_range_are_fine():
+    f = flt(("from", "0001-01-01T00:00:00Z"), ("to", "9999-12-31T23:59:59.999Z"))
+    assert f.start == utc(1, 1, 1)
+    assert f.end == datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
+def test_the_last_day_has_no_upper_bound():
+    """Its end (10000-01-01) is not a datetime; nothing can be later than year 9999 anyway."""
+    f = flt(("timestamp", "9999-12-31"))
+    assert (f.start, f.end) == (utc(9999, 12, 31), None)
+    assert f.matches({"level": "INFO", "timestamp": "9999-12-31T23:59:59.999Z"})
+    assert flt(("timestamp", "0001-01-01")).end == utc(1, 1, 2)
+
+
+def test_parse_time_is_the_one_rule_for_every_time_parameter():
+    assert parse_time("before", "2026-01-31T12:00:00 02:00") == utc(2026, 1, 31, 10)
+    with pytest.raises(ValidationFailed) as info:
+        parse_time("before", "0001-01-01T00:00:00+14:00")
+    assert fields_of(info.value) == ["before"]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "field"),
+    [
+        ((("from", "2026-01-31T12:00:00Z"), ("to", "2026-01-31T11:00:00Z")), "from"),
+        ((("from", "2026-01-31T12:00:00Z"), ("to", "2026-01-31T12:00:00Z")), "from"),
+        ((("from", "2026-01-31T13:00:00+01:00"), ("to", "2026-01-31T12:00:00Z")), "from"),
+        ((("timestamp", "2026-01-31"), ("from", "2026-02-01T00:00:00Z")), "timestamp"),
+        ((("timestamp", "2026-01-31"), ("to", "2026-01-31T00:00:00Z")), "timestamp"),
+    ],
+)
+def test_an_empty_time_range_is_422(pairs, field):
+    """`to` is exclusive, so from == to matches nothing either: refused, not answered empty."""
+    with pytest.raises(ValidationFailed) as info:
+        parse(*pairs)
+    assert fields_of(info.value) == [field]
+
+
+@pytest.mark.parametrize("name", ["q", "user_agent"])
+def test_substring_length_is_bounded(name):
+    assert flt((name, "é" * MAX_SUBSTRING)).substrings  # characters, not bytes
+    with pytest.raises(ValidationFailed) as info:
+        parse((name, "x" * (MAX_SUBSTRING + 1)))
+    assert fields_of(info.value) == [name]
+    assert f"at most {MAX_SUBSTRING} characters" in info.value.detail
 
 
 @pytest.mark.parametrize("value", ["2026-01-31T00:00:00Z", "31/01/2026", "2026-02-30"])
@@ -411,3 +481,44 @@ def test_matches_bool_is_not_a_number():
 def test_matches_array_attribute_like_mongodb():
     f = flt(("attributes.tags", "red"))
     assert f.matches({"level": "INFO", "attributes": {"tags": ["red", "blue"]}})
+
+
+# --- dotted attribute names (OpenTelemetry, ECS) ---------------------------------------
+
+
+def test_dotted_attribute_matches_the_dotted_key_or_the_nested_path():
+    f = flt(("attributes.http.request.method", "GET"), ("attributes.stage", "prod"))
+    assert f.attributes == (("http.request.method", "GET"), ("stage", "prod"))
+    candidates = {"$in": ["GET"]}
+    assert f.to_mongo("acme") == {
+        "tenant_id": "acme",
+        "attributes.stage": {"$in": ["prod"]},
+        "$or": [
+            {"attributes.http\uff0erequest\uff0emethod": candidates},
+            {"attributes.http.request.method": candidates},
+        ],
+    }
+
+
+def test_two_dotted_attributes_are_both_required():
+    q = flt(("attributes.a.b", "1"), ("attributes.c.d", "2")).to_mongo("t")
+    assert [list(c) for c in q["$and"]] == [["$or"], ["$or"]]
+    assert "$or" not in q
+
+
+@pytest.mark.parametrize(
+    ("attributes", "hit"),
+    [
+        ({"http.request.method": "GET"}, True),  # as OpenTelemetry writes it
+        ({"http": {"request": {"method": "GET"}}}, True),  # as nested JSON (ECS)
+        ({"http": [{"request": {"method": "POST"}}, {"request": {"method": "GET"}}]}, True),
+        ({"http": {"request": {"method": ["PUT", "GET"]}}}, True),
+        ({"http.request.method": "POST"}, False),
+        ({"http": {"request.method": "GET"}}, False),  # neither form
+        ({"http": "GET"}, False),
+        ({}, False),
+    ],
+)
+def test_dotted_attribute_live_tail_twin(attributes, hit):
+    f = flt(("attributes.http.request.method", "GET"))
+    assert f.matches({"level": "INFO", "attributes": attributes}) is hit

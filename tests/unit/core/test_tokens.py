@@ -163,7 +163,7 @@ async def test_key_rotation_both_keys_accepted(pem_a: bytes, pem_b: bytes, clock
     ring = KeyRing.from_pems([pem_a, pem_b])
     verifier = TokenVerifier(Source(ring), issuer=ISS, audience=AUD)
     old = sign(KeyRing.from_pems([pem_a]), claims(sub="old"))
-    new = sign(ring, claims(sub="new"))
+    new = sign(KeyRing.from_pems([pem_b]), claims(sub="new"))
     assert (await verifier.verify(old)).sub == "old"
     assert (await verifier.verify(new)).sub == "new"
 
@@ -284,6 +284,18 @@ async def test_tampered_signature_is_rejected(ring_a: KeyRing, verifier: TokenVe
     header, payload, signature = sign(ring_a, claims()).split(".")
     flipped = ("A" if signature[10] != "A" else "B").join((signature[:10], signature[11:]))
     await reject(verifier, f"{header}.{payload}.{flipped}")
+
+
+async def test_rejection_detail_ends_with_one_period(
+    ring_a: KeyRing, verifier: TokenVerifier
+) -> None:
+    header, payload, signature = sign(ring_a, claims()).split(".")
+    flipped = ("A" if signature[10] != "A" else "B").join((signature[:10], signature[11:]))
+    error = await reject(verifier, f"{header}.{payload}.{flipped}")
+    # python-jose's message already ends with a period ("Signature verification failed.")
+    assert error.detail == "The token is not valid: Signature verification failed."
+    expired = await reject(verifier, sign(ring_a, claims(exp=int(time.time()) - 60)))
+    assert expired.detail == "The token is not valid: Signature has expired."
 
 
 @pytest.mark.parametrize("missing", ["sub", "tenant", "role", "exp", "iat", "iss"])

@@ -327,16 +327,22 @@ def test_object_fields_must_be_objects(name):
     ("raw", "field"),
     [
         ({"message": "m", "metadata": {"$where": 1}}, "metadata.$where"),
-        ({"message": "m", "before": {"a.b": 1}}, "before.a.b"),
+        ({"message": "m", "before": {"a\uff0eb": 1}}, "before.a\uff0eb"),
         ({"message": "m", "after": {"ok": {"$gt": 1}}}, "after.ok.$gt"),
         ({"message": "m", "attributes": {"$set": 1}}, "attributes.$set"),
         ({"message": "m", "$inc": 1}, "attributes.$inc"),
-        ({"message": "m", "dotted.key": 1}, "attributes.dotted.key"),
+        ({"message": "m", "dotted\uff0ekey": 1}, "attributes.dotted\uff0ekey"),
         ({"message": "m", "attributes": {"l": [{"$x": 1}]}}, "attributes.l[0].$x"),
     ],
 )
-def test_dollar_and_dotted_keys_rejected(raw, field):
+def test_dollar_keys_and_the_stored_dot_rejected(raw, field):
     assert error_of(raw).field == field
+
+
+def test_dotted_keys_are_kept_as_written():
+    event = norm(message="m", **{"http.request.method": "GET"}, metadata={"a.b": {"c.d": 1}})
+    assert event["attributes"] == {"http.request.method": "GET"}
+    assert event["metadata"] == {"a.b": {"c.d": 1}}
 
 
 def _nested(levels: int) -> dict:

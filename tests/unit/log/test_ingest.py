@@ -9,7 +9,9 @@ from services.core.errors import PayloadTooLarge, ValidationFailed
 from services.log.events import MAX_EVENT_BYTES
 from services.log.ingest import (
     MAX_REPORTED_ERRORS,
+    Refused,
     check_event_sizes,
+    ingest_records,
     normalize_all,
     parse_bulk,
 )
@@ -141,3 +143,43 @@ def test_many_small_events_in_a_large_body_pass():
     body_size = len(orjson.dumps(events))
     assert body_size > MAX_EVENT_BYTES
     check_event_sizes(events, body_size)
+
+
+# --- ingest_records: per record, for the shipper protocols ------------------------------
+
+
+class RecordingBatcher:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[dict]]] = []
+
+    async def submit(self, tenant_id: str, events: list[bytes]) -> None:
+        self.calls.append((tenant_id, [orjson.loads(e) for e in events]))
+
+
+async def test_ingest_records_queues_the_valid_and_refuses_the_rest():
+    batcher = RecordingBatcher()
+    raws = [
+        {"message": "ok", "id": "a"},
+        {"message": "x", "level": "loud"},
+        Refused("refused while decoding"),
+        {"message": "big", "attributes": {"blob": "x" * MAX_EVENT_BYTES}},
+        {"message": "ok too"},
+    ]
+    out = await ingest_records(batcher, "acme", raws, RECEIVED)  # type: ignore[arg-type]
+    assert out[0] == "a" and isinstance(out[4], str)
+    assert isinstance(out[1], Refused) and out[1].reason.startswith("level:")
+    assert out[2] == Refused("refused while decoding")
+    assert isinstance(out[3], Refused) and "bytes" in out[3].reason
+    [(tenant, events)] = batcher.calls  # one submit, the valid ones only
+    assert tenant == "acme" and [e["message"] for e in events] == ["ok", "ok too"]
+
+
+async def test_ingest_records_with_nothing_valid_queues_nothing():
+    batcher = RecordingBatcher()
+    out = await ingest_records(batcher, "acme", [{"level": "x"}], RECEIVED)  # type: ignore[arg-type]
+    assert isinstance(out[0], Refused) and batcher.calls == []
+
+
+async def test_ingest_records_over_the_count_is_413():
+    with pytest.raises(PayloadTooLarge):
+        await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]

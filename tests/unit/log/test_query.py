@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from services.core.errors import ValidationFailed
-from services.log.query import decode_cursor, encode_cursor, roll_up
+from services.core.errors import NotFound, ValidationFailed
+from services.log.query import LogRepository, decode_cursor, encode_cursor, roll_up
 
 
 def raw_cursor(value) -> str:
@@ -67,6 +67,49 @@ def test_garbage_rejected(cursor):
 def test_out_of_range_time_rejected(ms):
     with pytest.raises(ValidationFailed):
         decode_cursor(raw_cursor([ms, "x", "d"]), True)
+
+
+# --- get by id ---------------------------------------------------------------------------
+
+
+class OneDoc:
+    """A `logs` collection holding one stored event; records the filters it is asked."""
+
+    def __init__(self, doc: dict) -> None:
+        self.doc = doc
+        self.filters: list[dict] = []
+
+    async def find_one(self, flt: dict) -> dict | None:
+        self.filters.append(flt)
+        return self.doc if all(self.doc.get(k) == v for k, v in flt.items()) else None
+
+
+STORED = {
+    "_id": "acme:e1",
+    "id": "e1",
+    "tenant_id": "acme",
+    "timestamp": datetime(2026, 1, 31, tzinfo=UTC),
+    "level": "INFO",
+    "message": "m",
+}
+
+
+async def test_get_asks_for_the_id_alone():
+    """FerretDB v1 pushes a filter down to SQLite only when `_id` is its only key (with
+    `tenant_id` beside it, it read the whole collection: 17 s on 100,000 events); the
+    `_id` holds the tenant already."""
+    logs = OneDoc(STORED)
+    got = await LogRepository({"logs": logs}).get("acme", "e1")  # type: ignore[arg-type]
+    assert got["id"] == "e1" and got["tenant_id"] == "acme"
+    assert logs.filters == [{"_id": "acme:e1"}]
+
+
+async def test_get_never_returns_another_tenants_event():
+    """Defence in depth: were an `_id` ever to collide across tenants, the tenant field
+    of the stored event still decides."""
+    logs = OneDoc({**STORED, "tenant_id": "other"})
+    with pytest.raises(NotFound):
+        await LogRepository({"logs": logs}).get("acme", "e1")  # type: ignore[arg-type]
 
 
 def test_roll_up_counts_per_value_and_stacks_each_bucket() -> None:

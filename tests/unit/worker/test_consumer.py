@@ -1,7 +1,9 @@
-"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis."""
+"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis,
+and the byte budget that bounds the events a worker holds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from services.core import envelope
-from services.worker.consumer import Consumer, PoisonMessage, decode
+from services.worker.consumer import ByteBudget, Consumer, PoisonMessage, decode
 
 QUEUE_URL = "http://sqs.local/000000000000/logs"
 
@@ -354,3 +356,73 @@ def test_decode_compressed_message_from_the_producer():
     assert d.tenant_id == "acme"
     assert d.events == evs
     assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
+
+
+# --- the memory bound: events in hand --------------------------------------------------
+
+
+async def test_budget_lets_batches_in_while_they_fit():
+    budget = ByteBudget(100)
+    async with budget.hold(60), budget.hold(40):
+        assert budget.used == 100
+    assert budget.used == 0
+
+
+async def test_budget_holds_a_batch_until_there_is_room():
+    budget = ByteBudget(100)
+    order: list[str] = []
+    first_in = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with budget.hold(70):
+            first_in.set()
+            await release_first.wait()
+            order.append("first done")
+
+    async def second() -> None:
+        async with budget.hold(50):
+            order.append("second in")
+
+    one = asyncio.create_task(first())
+    await first_in.wait()
+    two = asyncio.create_task(second())
+    await asyncio.sleep(0.01)
+    assert order == [] and budget.used == 70  # 70 + 50 > 100: second waits
+    release_first.set()
+    await asyncio.gather(one, two)
+    assert order == ["first done", "second in"]
+
+
+async def test_a_batch_larger_than_the_budget_runs_alone():
+    budget = ByteBudget(10)
+    async with budget.hold(1000):
+        assert budget.used == 1000
+    assert budget.used == 0
+
+
+async def test_handle_parses_a_batch_only_within_the_budget():
+    """Two batches that do not fit together: the second is parsed and stored only
+    after the first finished, so the worker never holds both."""
+    w = World()
+    big = [event(f"e{i}", message="x" * 2000) for i in range(20)]
+    m1, m2 = message(1, "acme", big), message(2, "acme", big)
+    w.consumer.budget = ByteBudget(len(m1["Body"]) + 100)
+    gate = asyncio.Event()
+    seen_used: list[int] = []
+    original = w.logs.insert_many
+
+    async def slow_insert(docs: list[dict], ordered: bool = True) -> Any:
+        seen_used.append(w.consumer.budget.used)
+        await gate.wait()
+        return await original(docs, ordered)
+
+    w.logs.insert_many = slow_insert  # type: ignore[method-assign]
+    one = asyncio.create_task(w.consumer.handle([m1]))
+    two = asyncio.create_task(w.consumer.handle([m2]))
+    await asyncio.sleep(0.02)
+    assert len(seen_used) == 1  # only one batch got to storing
+    gate.set()
+    assert await one is True and await two is True
+    assert seen_used == [len(m1["Body"]), len(m2["Body"])]
+    assert w.consumer.budget.used == 0
