@@ -45,7 +45,7 @@ export class Histogram {
     const from = Math.floor(this.data.from / ms) * ms;
     const to = Math.ceil(this.data.to / ms) * ms;
     this.domain = { from, to };
-    const width = Math.max(200, this.container.clientWidth || 800);
+    const width = Math.max(200, this.chart.clientWidth || 800);
     const span = Math.max(1, to - from);
     const x = (t) => ((t - from) / span) * width;
     const barWidth = Math.max(1, ((step * 1000) / span) * width - 1);
