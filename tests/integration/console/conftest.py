@@ -130,17 +130,8 @@ async def new_tenant(http: httpx.AsyncClient, admin_token: str) -> NewTenant:
 async def delete_events(http: httpx.AsyncClient, tenant: ConsoleTenant) -> None:
     """Remove a tenant's events (tests that ingest thousands do, when done): FerretDB v1
     scans the whole collection for every query, so every later test would pay for them."""
-    client_id, secret = tenant.creds["admin"]
-    resp = await http.post(
-        "/api/v1/auth/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    )
-    assert resp.status_code == 200, resp.text
-    resp = await http.delete(
-        "/api/v1/logs/cleanup",
-        params={"all": "true"},
-        headers=bearer(resp.json()["access_token"]),
-    )
+    token = await Api(http, admin_token="").token(*tenant.creds["admin"])
+    resp = await http.delete("/api/v1/logs/cleanup", params={"all": "true"}, headers=bearer(token))
     assert resp.status_code == 200, resp.text
 
 
