@@ -13,7 +13,7 @@ from services.core.errors import PayloadTooLarge, ValidationFailed
 from services.core.logmodel import iso
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
-from services.log.events import MAX_EVENT_BYTES, EventError, normalize
+from services.log.events import MAX_DEPTH, MAX_EVENT_BYTES, EventError, normalize
 
 MAX_BULK_EVENTS = 10_000
 MAX_BULK_BYTES = 10 * 1024 * 1024
@@ -90,7 +90,13 @@ def check_event_sizes(raw_events: list[Any], body_size: int) -> None:
     if body_size <= MAX_EVENT_BYTES:
         return  # no single event can be larger than the whole body
     for index, raw in enumerate(raw_events):
-        size = len(orjson.dumps(raw))
+        try:
+            size = len(orjson.dumps(raw))
+        except orjson.JSONEncodeError:  # orjson writes at most 255 levels; parsing took 1024
+            raise ValidationFailed(
+                f"Event {index} is nested deeper than {MAX_DEPTH} levels.",
+                errors=[{"index": index, "field": "event", "message": "nested too deeply"}],
+            ) from None
         if size > MAX_EVENT_BYTES:
             raise PayloadTooLarge(
                 f"Event {index} is {size:,} bytes; one event may be at most {MAX_EVENT_BYTES:,}.",

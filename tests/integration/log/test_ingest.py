@@ -297,3 +297,107 @@ async def test_unknown_route_under_logs_is_404_problem(gateway: httpx.AsyncClien
     resp = await gateway.post("/api/v1/logs/nowhere/else")
     assert resp.status_code in (404, 405)
     assert resp.headers["content-type"] == "application/problem+json"
+
+
+# --- 202 means stored: what the storage or the tenant would not keep is refused ------------
+
+
+async def nothing_else_stored(api: Api, tokens: dict[str, str], refused: list[str]) -> None:
+    """The refused requests queued nothing: a marker sent after them is stored alone."""
+    reader = bearer(tokens["viewer"])
+    await ingest(api.http, bearer(tokens["writer"]), [{"id": "marker", "message": "m"}], reader)
+    for event_id in refused:
+        resp = await api.http.get(f"/api/v1/logs/{event_id}", headers=reader)
+        assert resp.status_code == 404, (event_id, resp.text)
+    assert await stored_total(api.http, reader) == 1
+
+
+# (event, field named in the 422) — each is an event the storage cannot hold, cannot
+# return by id, or would lose at once; each was a 202 (or a 500) before.
+REFUSED = [
+    ({"message": "x", "attributes": {"x": [[1, 2]]}}, "attributes.x[0]"),
+    ({"message": "x", "matrix": [[]]}, "attributes.matrix[0]"),
+    ({"message": "x", "metadata": {"rows": [{"cells": [[1]]}]}}, "metadata.rows[0].cells[0]"),
+    ({"message": "x", "n": 2**63}, "attributes.n"),
+    ({"message": "x", "attributes": {"n": [1, 2**64 - 1]}}, "attributes.n[1]"),
+    ({"message": "x", "id": "a/b"}, "id"),
+    ({"message": "x", "id": "a\x00b"}, "id"),
+    ({"message": "x", "id": "line\nbreak"}, "id"),
+    ({"message": "x", "id": "stats"}, "id"),
+    ({"message": "x", "id": ".."}, "id"),
+    ({"message": "x", "timestamp": "0001-01-01T00:00:00+14:00"}, "timestamp"),
+    ({"message": "x", "timestamp": "9999-12-31T23:59:59-14:00"}, "timestamp"),
+    ({"message": "x", "timestamp": -1e20}, "timestamp"),
+    ({"message": "x", "stage": "a", "attributes": {"stage": "b"}}, "stage"),
+]
+
+
+async def test_events_that_cannot_be_kept_are_422_and_nothing_is_queued(
+    api: Api, tenant_tokens
+) -> None:
+    _, tokens = tenant_tokens
+    w = bearer(tokens["writer"])
+    refused = []
+    for n, (event, field) in enumerate(REFUSED):
+        sibling = {"id": f"sibling-{n}", "message": "valid neighbour"}
+        refused.append(sibling["id"])
+        bulk = await api.http.post("/api/v1/logs/bulk", json=[sibling, event], headers=w)
+        assert bulk.status_code == 422, (event, bulk.status_code, bulk.text)
+        assert bulk.headers["content-type"] == "application/problem+json"
+        errors = bulk.json()["errors"]
+        assert [(e["index"], e["field"]) for e in errors] == [(1, field)], (event, errors)
+        one = await api.http.post("/api/v1/logs", json=event, headers=w)
+        assert one.status_code == 422, (event, one.status_code, one.text)
+        assert one.json()["errors"][0]["field"] == field
+    await nothing_else_stored(api, tokens, refused)
+
+
+DEEP = b"[" * 500 + b"]" * 500
+HOSTILE = [
+    # each was a 500, and a 500 cost the next caller on the same gateway a 502
+    ("/api/v1/logs", b'{"message":"m","timestamp":"0001-01-01T00:00:00+14:00"}'),
+    ("/api/v1/logs", b'{"message":' + DEEP + b',"msg":' + DEEP + b"}"),  # a deep comparison
+    (  # a body over 256 KiB holding an event deeper than orjson writes (255 levels)
+        "/api/v1/logs/bulk",
+        b'[{"message":"' + b"x" * 200_000 + b'"},{"message":"m","x":' + DEEP + b"}]",
+    ),
+]
+
+
+async def test_hostile_ingest_is_422_and_the_next_request_succeeds(api: Api, tenant_tokens) -> None:
+    _, tokens = tenant_tokens
+    w = {**bearer(tokens["writer"]), "content-type": "application/json"}
+    for path, body in HOSTILE * 2:
+        bad = await api.http.post(path, content=body, headers=w)
+        assert bad.status_code == 422, (body[:80], bad.status_code, bad.text)
+        assert bad.headers["content-type"] == "application/problem+json"
+        ok = await api.http.post("/api/v1/logs", json={"message": "next"}, headers=w)
+        assert ok.status_code == 202, ok.text
+
+
+async def test_values_the_storage_does_keep_are_accepted_and_read_back_intact(
+    api: Api, tenant_tokens
+) -> None:
+    """The edges of what the storage holds: found on FerretDB v1 (the test stack's
+    storage), and all valid BSON for MongoDB."""
+    _, tokens = tenant_tokens
+    attributes = {
+        "nested_in_objects": [{"a": [1, 2]}, {"b": []}],
+        "int_max": 2**63 - 1,
+        "int_min": -(2**63),
+        "big_float": 1e308,
+        "nul_inside": "a\x00b",
+        "control\u0001key": "\u0007",
+        "ключ": "значение 😀",
+        "": "empty key",
+    }
+    ids = await ingest(
+        api.http,
+        bearer(tokens["writer"]),
+        [{"id": "edges", "message": "m", **attributes}],
+        bearer(tokens["viewer"]),
+    )
+    assert ids == ["edges"]
+    got = await api.http.get("/api/v1/logs/edges", headers=bearer(tokens["viewer"]))
+    assert got.status_code == 200
+    assert got.json()["attributes"] == attributes

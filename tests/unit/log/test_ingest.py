@@ -183,3 +183,13 @@ async def test_ingest_records_with_nothing_valid_queues_nothing():
 async def test_ingest_records_over_the_count_is_413():
     with pytest.raises(PayloadTooLarge):
         await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]
+
+
+def test_deeply_nested_event_in_a_large_body_is_422_not_a_crash():
+    """orjson parses 1,024 levels but writes only 255: the size check must not crash."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(ValidationFailed) as info:
+        check_event_sizes([{"message": "ok"}, {"message": "m", "x": deep}], MAX_EVENT_BYTES + 1)
+    assert info.value.errors == [{"index": 1, "field": "event", "message": "nested too deeply"}]
