@@ -1,7 +1,12 @@
-"""Ingest: read a bounded body, validate and normalize, hand to the batcher."""
+"""Ingest: read a bounded body, validate and normalize, hand to the batcher.
+
+Validation refuses, before anything is queued, whatever the worker could not
+store or would store differently from what was sent: 202 means stored as sent.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,11 +18,13 @@ from services.core.errors import PayloadTooLarge, ValidationFailed
 from services.core.logmodel import iso
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
+from services.log.duplicates import duplicate_key_errors
 from services.log.events import MAX_DEPTH, MAX_EVENT_BYTES, EventError, normalize
 
 MAX_BULK_EVENTS = 10_000
 MAX_BULK_BYTES = 10 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
+_ARRAY_START = re.compile(rb"\s*\[")  # what body.lstrip().startswith(b"[") says, without a copy
 
 
 async def read_body(request: Request, limit: int, what: str) -> bytes:
@@ -47,10 +54,14 @@ def _loads(raw: bytes, where: str) -> Any:
         ) from None
 
 
+def is_ndjson(body: bytes, content_type: str) -> bool:
+    """NDJSON unless the body starts with '[' and the content type does not say ndjson."""
+    return "ndjson" in content_type or _ARRAY_START.match(body) is None
+
+
 def parse_bulk(body: bytes, content_type: str) -> list[Any]:
     """A JSON array, or NDJSON (one object per line; blank lines ignored)."""
-    stripped = body.lstrip()
-    if stripped.startswith(b"[") and "ndjson" not in content_type:
+    if not is_ndjson(body, content_type):
         events = _loads(body, "The body")
         return events
     events = []
@@ -62,6 +73,32 @@ def parse_bulk(body: bytes, content_type: str) -> list[Any]:
                 )
             events.append(_loads(line, f"Line {lineno}"))
     return events
+
+
+def _refuse(errors: list[dict[str, Any]]) -> ValidationFailed:
+    first = errors[0]
+    return ValidationFailed(
+        f"{len(errors)} event(s) invalid, nothing was accepted; first: event "
+        f"{first['index']}, {first['field']}: {first['message']}",
+        errors=errors,
+    )
+
+
+def check_duplicate_keys(body: bytes, raw_events: list[Any], lines: bool) -> None:
+    """A 422 naming each event (index) and key that appears twice in one object.
+
+    Call it once the events passed :func:`normalize_all`, which bounds their nesting.
+    """
+    try:
+        errors = duplicate_key_errors(body, raw_events, lines)
+    except RecursionError:  # a repeated key held a value nested ~1000 deep (orjson's limit)
+        raise ValidationFailed(
+            "The body repeats a key in an object nested too deeply to name it; "
+            "JSON keys must be unique.",
+            errors=[{"field": "body", "message": "repeated key"}],
+        ) from None
+    if errors:
+        raise _refuse(errors)
 
 
 def normalize_all(raw_events: list[Any], received_at: str) -> list[dict[str, Any]]:
@@ -77,12 +114,7 @@ def normalize_all(raw_events: list[Any], received_at: str) -> list[dict[str, Any
             else:
                 break
     if errors:
-        first = errors[0]
-        raise ValidationFailed(
-            f"{len(errors)} event(s) invalid, nothing was accepted; first: event "
-            f"{first['index']}, {first['field']}: {first['message']}",
-            errors=errors,
-        )
+        raise _refuse(errors)
     return out
 
 
@@ -112,6 +144,7 @@ async def ingest_one(batcher: IngestBatcher, tenant_id: str, body: bytes, receiv
             errors=[{"field": "body", "message": "expected an object"}],
         )
     event = normalize_all([raw], received_at)[0]
+    check_duplicate_keys(body, [raw], lines=False)
     await batcher.submit(tenant_id, [orjson.dumps(event)])
     return event["id"]
 
@@ -119,6 +152,7 @@ async def ingest_one(batcher: IngestBatcher, tenant_id: str, body: bytes, receiv
 async def ingest_bulk(
     batcher: IngestBatcher, tenant_id: str, body: bytes, content_type: str, received_at: str
 ) -> list[str]:
+    """All of the events queued, or none."""
     raw_events = parse_bulk(body, content_type)
     if not isinstance(raw_events, list):
         raise ValidationFailed(
@@ -135,6 +169,7 @@ async def ingest_bulk(
         )
     check_event_sizes(raw_events, len(body))
     events = normalize_all(raw_events, received_at)
+    check_duplicate_keys(body, raw_events, is_ndjson(body, content_type))
     await batcher.submit(tenant_id, [orjson.dumps(e) for e in events])
     return [e["id"] for e in events]
 

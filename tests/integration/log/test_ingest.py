@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import orjson
 import pytest
 
 from services.cli.stack import ProcessGroup
@@ -401,3 +402,66 @@ async def test_values_the_storage_does_keep_are_accepted_and_read_back_intact(
     got = await api.http.get("/api/v1/logs/edges", headers=bearer(tokens["viewer"]))
     assert got.status_code == 200
     assert got.json()["attributes"] == attributes
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "index", "field"),
+    [
+        ("/api/v1/logs", b'{"message":"a","message":"b"}', "application/json", 0, "message"),
+        (
+            "/api/v1/logs/bulk",
+            b'[{"message":"ok"},{"message":"m","attributes":{"x":1,"x":2}}]',
+            "application/json",
+            1,
+            "attributes.x",
+        ),
+        (
+            "/api/v1/logs/bulk",
+            b'{"message":"ok"}\n\n{"message":"m","level":"info","ctx":{"k":"\\\\","k":"\\""}}\n',
+            "application/x-ndjson",
+            1,
+            "ctx.k",
+        ),
+        (
+            "/api/v1/logs/bulk",
+            b'[{"message":"ok","\\u0061":1,"a":2}]',
+            "application/json",
+            0,
+            "a",
+        ),
+    ],
+)
+async def test_duplicate_keys_are_422_naming_event_and_key(
+    api: Api, tenant_tokens, path: str, body: bytes, content_type: str, index: int, field: str
+) -> None:
+    _, tokens = tenant_tokens
+    resp = await api.http.post(
+        path, content=body, headers={**bearer(tokens["writer"]), "content-type": content_type}
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"] == [
+        {
+            "index": index,
+            "field": field,
+            "message": f"the key '{field.rsplit('.', 1)[-1]}' appears more than once in one "
+            "object; JSON keys must be unique",
+        }
+    ]
+    await nothing_else_stored(api, tokens, [])
+
+
+async def test_ndjson_body_with_numbers_and_escapes_is_accepted(api: Api, tenant_tokens) -> None:
+    """The duplicate-key pre-check must not refuse what is fine (escaped quotes and
+    backslashes, unicode escapes, the same key in different objects)."""
+    _, tokens = tenant_tokens
+    lines = [
+        {"message": 'say "hi" \\ C:\\dir\\', "a": {"k": 1}, "b": {"k": 1}},
+        {"message": '\u00e9\\"', 'k"q': "\\\\", "l": [{"k": 1}, {"k": 2}]},
+    ]
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    resp = await api.http.post(
+        "/api/v1/logs/bulk",
+        content=body,
+        headers={**bearer(tokens["writer"]), "content-type": "application/x-ndjson"},
+    )
+    assert resp.status_code == 202, resp.text

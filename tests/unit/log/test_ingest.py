@@ -10,8 +10,10 @@ from services.log.events import MAX_EVENT_BYTES
 from services.log.ingest import (
     MAX_REPORTED_ERRORS,
     Refused,
+    check_duplicate_keys,
     check_event_sizes,
     ingest_records,
+    is_ndjson,
     normalize_all,
     parse_bulk,
 )
@@ -185,6 +187,43 @@ async def test_ingest_records_over_the_count_is_413():
         await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]
 
 
+# --- duplicate keys ------------------------------------------------------------------
+
+
+def test_duplicate_keys_refuse_the_batch_with_index_and_path():
+    body = b'[{"message":"ok"},{"message":"a","attributes":{"x":1,"x":2}}]'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, parse_bulk(body, "application/json"), lines=False)
+    assert [(e["index"], e["field"]) for e in info.value.errors] == [(1, "attributes.x")]
+    assert "event 1, attributes.x: the key 'x' appears more than once" in info.value.detail
+
+
+def test_duplicate_keys_in_ndjson():
+    body = b'{"message":"ok"}\n{"message":"a","message":"b"}\n'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, parse_bulk(body, "application/x-ndjson"), lines=True)
+    assert [(e["index"], e["field"]) for e in info.value.errors] == [(1, "message")]
+
+
+def test_no_duplicate_keys_passes():
+    body = b'[{"message":"a \\"quoted\\" \\\\ word"},{"message":"b"}]'
+    check_duplicate_keys(body, parse_bulk(body, "application/json"), lines=False)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "lines"),
+    [
+        (b"[{}]", "application/json", False),
+        (b" \r\n\t[{}]", "", False),
+        (b"[{}]", "application/x-ndjson", True),
+        (b'{"a":1}\n{"a":2}', "application/json", True),
+        (b"", "application/json", True),
+    ],
+)
+def test_is_ndjson(body, ctype, lines):
+    assert is_ndjson(body, ctype) is lines
+
+
 def test_deeply_nested_event_in_a_large_body_is_422_not_a_crash():
     """orjson parses 1,024 levels but writes only 255: the size check must not crash."""
     deep: list = []
@@ -193,3 +232,11 @@ def test_deeply_nested_event_in_a_large_body_is_422_not_a_crash():
     with pytest.raises(ValidationFailed) as info:
         check_event_sizes([{"message": "ok"}, {"message": "m", "x": deep}], MAX_EVENT_BYTES + 1)
     assert info.value.errors == [{"index": 1, "field": "event", "message": "nested too deeply"}]
+
+
+def test_repeated_key_around_a_value_nested_too_deep_to_walk_is_422():
+    deep = b"[" * 1000 + b"]" * 1000
+    body = b'{"message":"m","attributes":' + deep + b',"attributes":{"x":1}}'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, [orjson.loads(body)], lines=False)
+    assert info.value.errors == [{"field": "body", "message": "repeated key"}]
