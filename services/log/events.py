@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.core.logmodel import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
@@ -25,6 +25,10 @@ MAX_KEYS = 256
 # BSON integers are 64-bit signed; orjson parses unsigned 64-bit ones too, which the
 # storage driver then refuses to encode (the whole batch, on every redelivery).
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+# How far ahead of the server's clock a timestamp may be: a day covers any time zone
+# mistake of a client, and an event from further ahead would head every newest-first
+# view until its time comes.
+MAX_FUTURE = timedelta(days=1)
 # Ids must be usable as the last segment of GET /api/v1/logs/{id}: no '/' and no
 # control character, and none of the names the gateway or the log service route
 # themselves under /api/v1/logs/ (tests/unit/log/test_events.py keeps this list
@@ -58,6 +62,57 @@ class EventError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class TimeWindow:
+    """The event times a tenant accepts right now, as canonical RFC 3339 strings.
+
+    ``oldest`` is the tenant's retention cutoff (``None``: no retention): an older
+    event would be deleted by the worker's next retention sweep, minutes after its
+    202. ``newest`` bounds clock mistakes (:data:`MAX_FUTURE`). Canonical strings of
+    years 1-9999 sort like the times they name, so checking one event is two string
+    comparisons; the bounds are worked out once per request, and only if an event
+    brings its own timestamp.
+    """
+
+    __slots__ = ("_bounds", "received_at", "retention_days")
+
+    def __init__(self, received_at: str, retention_days: int) -> None:
+        self.received_at = received_at  # canonical, as iso() writes it
+        self.retention_days = retention_days
+        self._bounds: tuple[str | None, str] | None = None
+
+    def _compute(self) -> tuple[str | None, str]:
+        now = datetime.fromisoformat(self.received_at)
+        days = self.retention_days
+        oldest = iso(now - timedelta(days=days)) if days > 0 else None
+        self._bounds = (oldest, iso(now + MAX_FUTURE))
+        return self._bounds
+
+    @property
+    def oldest(self) -> str | None:
+        return (self._bounds or self._compute())[0]
+
+    @property
+    def newest(self) -> str:
+        return (self._bounds or self._compute())[1]
+
+    def check(self, timestamp: str) -> None:
+        oldest, newest = self._bounds or self._compute()
+        if oldest is not None and timestamp < oldest:
+            raise EventError(
+                "timestamp",
+                f"{timestamp} is older than this tenant's retention of "
+                f"{self.retention_days} days (events before {oldest} are deleted); "
+                "it would be deleted at once",
+            )
+        if timestamp > newest:
+            raise EventError(
+                "timestamp",
+                f"{timestamp} is more than {MAX_FUTURE.days} day ahead of the server's "
+                f"clock (latest accepted now: {newest}); check the sender's clock "
+                "and time zone",
+            )
 
 
 def new_event_id(now_ms: int | None = None) -> str:
@@ -166,8 +221,11 @@ def _check_id(event_id: str) -> None:
         )
 
 
-def normalize(raw: Any, received_at: str) -> dict[str, Any]:
-    """Return the wire shape of one event, or raise :class:`EventError` naming the field."""
+def normalize(raw: Any, received_at: str, window: TimeWindow | None = None) -> dict[str, Any]:
+    """Return the wire shape of one event, or raise :class:`EventError` naming the field.
+
+    With ``window``, an explicit timestamp outside it is refused (see :class:`TimeWindow`).
+    """
     if not isinstance(raw, dict):
         raise EventError("event", "each event must be a JSON object")
     event: dict[str, Any] = {}
@@ -207,7 +265,12 @@ def normalize(raw: Any, received_at: str) -> dict[str, Any]:
             raise EventError("id", f"must be a non-empty string of at most {MAX_ID_CHARS} chars")
         _check_id(event_id)
         out["id"] = event_id
-    out["timestamp"] = _timestamp(event["timestamp"]) if "timestamp" in event else received_at
+    if "timestamp" in event:
+        out["timestamp"] = _timestamp(event["timestamp"])
+        if window is not None:
+            window.check(out["timestamp"])
+    else:
+        out["timestamp"] = received_at
     out["received_at"] = received_at
 
     level = event.get("level")

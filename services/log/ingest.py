@@ -1,7 +1,7 @@
 """Ingest: read a bounded body, validate and normalize, hand to the batcher.
 
 Validation refuses, before anything is queued, whatever the worker could not
-store or would store differently from what was sent: 202 means stored as sent.
+store or the tenant would not keep: 202 means the events will be stored and found.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from services.core.logmodel import iso
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
 from services.log.duplicates import duplicate_key_errors
-from services.log.events import MAX_DEPTH, MAX_EVENT_BYTES, EventError, normalize
+from services.log.events import MAX_DEPTH, MAX_EVENT_BYTES, EventError, TimeWindow, normalize
 
 MAX_BULK_EVENTS = 10_000
 MAX_BULK_BYTES = 10 * 1024 * 1024
@@ -101,13 +101,15 @@ def check_duplicate_keys(body: bytes, raw_events: list[Any], lines: bool) -> Non
         raise _refuse(errors)
 
 
-def normalize_all(raw_events: list[Any], received_at: str) -> list[dict[str, Any]]:
+def normalize_all(
+    raw_events: list[Any], received_at: str, window: TimeWindow | None = None
+) -> list[dict[str, Any]]:
     """All-or-nothing: every event valid, or a 422 listing each bad index and field."""
     out: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_events):
         try:
-            out.append(normalize(raw, received_at))
+            out.append(normalize(raw, received_at, window))
         except EventError as exc:
             if len(errors) < MAX_REPORTED_ERRORS:
                 errors.append({"index": index, "field": exc.field, "message": exc.message})
@@ -136,23 +138,31 @@ def check_event_sizes(raw_events: list[Any], body_size: int) -> None:
             )
 
 
-async def ingest_one(batcher: IngestBatcher, tenant_id: str, body: bytes, received_at: str) -> str:
+async def ingest_one(
+    batcher: IngestBatcher, tenant_id: str, body: bytes, received_at: str, retention_days: int
+) -> str:
+    """``retention_days``: the tenant's (0 = kept forever); older events are refused."""
     raw = _loads(body, "The body")
     if isinstance(raw, list):
         raise ValidationFailed(
             "POST /api/v1/logs takes one event object; send arrays to /api/v1/logs/bulk.",
             errors=[{"field": "body", "message": "expected an object"}],
         )
-    event = normalize_all([raw], received_at)[0]
+    event = normalize_all([raw], received_at, TimeWindow(received_at, retention_days))[0]
     check_duplicate_keys(body, [raw], lines=False)
     await batcher.submit(tenant_id, [orjson.dumps(event)])
     return event["id"]
 
 
 async def ingest_bulk(
-    batcher: IngestBatcher, tenant_id: str, body: bytes, content_type: str, received_at: str
+    batcher: IngestBatcher,
+    tenant_id: str,
+    body: bytes,
+    content_type: str,
+    received_at: str,
+    retention_days: int,
 ) -> list[str]:
-    """All of the events queued, or none."""
+    """All of the events queued, or none; ``retention_days`` as for :func:`ingest_one`."""
     raw_events = parse_bulk(body, content_type)
     if not isinstance(raw_events, list):
         raise ValidationFailed(
@@ -168,7 +178,7 @@ async def ingest_bulk(
             f"{len(raw_events):,} events in one request; the limit is {MAX_BULK_EVENTS:,}."
         )
     check_event_sizes(raw_events, len(body))
-    events = normalize_all(raw_events, received_at)
+    events = normalize_all(raw_events, received_at, TimeWindow(received_at, retention_days))
     check_duplicate_keys(body, raw_events, is_ndjson(body, content_type))
     await batcher.submit(tenant_id, [orjson.dumps(e) for e in events])
     return [e["id"] for e in events]

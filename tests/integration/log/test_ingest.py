@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def tenant_tokens(api: Api) -> tuple[str, dict[str, str]]:
-    tenant = await api.tenant("i")
+    # A long retention: the fixed dates some tests send must not become too old to ingest.
+    tenant = await api.tenant("i", retention_days=3650)
     return tenant, await api.role_tokens(tenant)
 
 
@@ -313,6 +315,10 @@ async def nothing_else_stored(api: Api, tokens: dict[str, str], refused: list[st
     assert await stored_total(api.http, reader) == 1
 
 
+def ago(**delta: float) -> str:
+    return (datetime.now(UTC) - timedelta(**delta)).isoformat().replace("+00:00", "Z")
+
+
 # (event, field named in the 422) — each is an event the storage cannot hold, cannot
 # return by id, or would lose at once; each was a 202 (or a 500) before.
 REFUSED = [
@@ -448,6 +454,63 @@ async def test_duplicate_keys_are_422_naming_event_and_key(
         }
     ]
     await nothing_else_stored(api, tokens, [])
+
+
+async def test_events_older_than_the_tenants_retention_are_refused(api: Api) -> None:
+    tenant = await api.tenant("r", retention_days=7)
+    tokens = await api.role_tokens(tenant)
+    w = bearer(tokens["writer"])
+    old, kept = ago(days=8), ago(days=6)
+    bulk = await api.http.post(
+        "/api/v1/logs/bulk",
+        json=[
+            {"id": "kept-sibling", "message": "m", "timestamp": kept},
+            {"id": "too-old", "message": "m", "timestamp": old},
+        ],
+        headers=w,
+    )
+    assert bulk.status_code == 422, bulk.text
+    [error] = bulk.json()["errors"]
+    assert (error["index"], error["field"]) == (1, "timestamp")
+    assert "older than this tenant's retention of 7 days" in error["message"]
+    assert "it would be deleted at once" in error["message"]
+    assert bulk.json()["detail"].startswith(
+        "1 event(s) invalid, nothing was accepted; first: event 1, timestamp: "
+    )
+    epoch_ms = int((datetime.now(UTC) - timedelta(days=8)).timestamp() * 1000)
+    one = await api.http.post("/api/v1/logs", json={"message": "m", "time": epoch_ms}, headers=w)
+    assert one.status_code == 422 and "retention of 7 days" in one.json()["detail"]
+    future = await api.http.post(
+        "/api/v1/logs", json={"message": "m", "timestamp": ago(days=-2)}, headers=w
+    )
+    assert future.status_code == 422 and "ahead of the server's clock" in future.json()["detail"]
+    await nothing_else_stored(api, tokens, ["kept-sibling", "too-old"])
+    ids = await ingest(
+        api.http,
+        w,
+        [{"id": "six-days", "message": "m", "timestamp": kept}],
+        bearer(tokens["viewer"]),
+    )
+    assert ids == ["six-days"]
+
+
+async def test_a_longer_retention_takes_effect_for_ingest(api: Api) -> None:
+    tenant = await api.tenant("r", retention_days=7)
+    tokens = await api.role_tokens(tenant)
+    event = {"id": "ten-days", "message": "m", "timestamp": ago(days=10)}
+    w = bearer(tokens["writer"])
+    assert (await api.http.post("/api/v1/logs", json=event, headers=w)).status_code == 422
+    patched = await api.http.patch(
+        f"/api/v1/tenants/{tenant}", json={"retention_days": 30}, headers=api.admin
+    )
+    assert patched.status_code == 200
+
+    async def accepted() -> bool:
+        resp = await api.http.post("/api/v1/logs", json=event, headers=w)
+        assert resp.status_code in (202, 422), resp.text
+        return resp.status_code == 202
+
+    await eventually(accepted, within=15)  # the log service's cache: 1 s in the test stack
 
 
 async def test_ndjson_body_with_numbers_and_escapes_is_accepted(api: Api, tenant_tokens) -> None:

@@ -77,20 +77,26 @@ async def test_poison_message_reaches_the_dead_letter_queue(cfg: StackConfig) ->
 
 
 async def test_retention_sweep_deletes_only_expired_events(api: Api) -> None:
-    tenant = await api.tenant("ret", retention_days=2)
+    # Ingest refuses events older than the retention, so both are stored under a
+    # longer one, which is then shortened: the sweep applies the new one.
+    tenant = await api.tenant("ret", retention_days=7)
     tokens = await api.role_tokens(tenant)
     now = datetime.now(UTC)
     old = (now - timedelta(days=3)).isoformat()
     fresh = (now - timedelta(days=1)).isoformat()
-    resp = await api.http.post(
-        "/api/v1/logs/bulk",
-        headers=bearer(tokens["writer"]),
-        json=[
+    await ingest(
+        api.http,
+        bearer(tokens["writer"]),
+        [
             {"id": "expired", "timestamp": old, "message": "old"},
             {"id": "kept", "timestamp": fresh, "message": "new"},
         ],
+        bearer(tokens["viewer"]),
     )
-    assert resp.status_code == 202
+    resp = await api.http.patch(
+        f"/api/v1/tenants/{tenant}", json={"retention_days": 2}, headers=api.admin
+    )
+    assert resp.status_code == 200
 
     async def only_fresh_left():
         r = await api.http.get("/api/v1/logs", headers=bearer(tokens["viewer"]))

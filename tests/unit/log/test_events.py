@@ -15,6 +15,7 @@ from services.log.events import (
     MAX_MESSAGE_CHARS,
     RESERVED_IDS,
     EventError,
+    TimeWindow,
     new_event_id,
     normalize,
 )
@@ -554,3 +555,72 @@ def test_timestamps_at_the_ends_of_the_range_are_kept():
     assert norm(message="m", timestamp="9999-12-31T09:59:59-14:00")["timestamp"] == (
         "9999-12-31T23:59:59.000Z"
     )
+
+
+# --- the tenant's time window -----------------------------------------------------------
+
+NOW = "2026-02-01T08:00:00.000Z"
+
+
+def test_window_of_a_request():
+    window = TimeWindow(NOW, 30)
+    assert window.oldest == "2026-01-02T08:00:00.000Z"
+    assert window.newest == "2026-02-02T08:00:00.000Z"
+    assert window.retention_days == 30
+    assert TimeWindow(NOW, 0).oldest is None  # kept forever: no lower bound
+
+
+def test_event_older_than_the_retention_is_refused_naming_it():
+    window = TimeWindow(NOW, 30)
+    err = error_of_in({"message": "m", "timestamp": "2025-01-01T00:00:00Z"}, window)
+    assert err.field == "timestamp"
+    assert err.message == (
+        "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 days "
+        "(events before 2026-01-02T08:00:00.000Z are deleted); it would be deleted at once"
+    )
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "ok"),
+    [
+        ("2026-01-02T08:00:00.000Z", True),  # exactly at the cutoff
+        ("2026-01-02T07:59:59.999Z", False),
+        ("2026-01-02T09:59:59.999+02:00", False),  # the same instant with an offset
+        (1_767_341_000, True),  # epoch seconds after the cutoff
+        (1_767_340_000_000, False),  # epoch ms before it
+        ("0001-01-01T00:00:00Z", False),
+        ("2026-02-02T08:00:00.000Z", True),  # a day ahead: a sender's clock or zone
+        ("2026-02-02T08:00:00.001Z", False),
+        ("2026-02-02T10:00:00+01:00", False),
+        ("9999-12-31T23:59:59Z", False),
+    ],
+)
+def test_window_bounds(timestamp, ok):
+    raw = {"message": "m", "timestamp": timestamp}
+    window = TimeWindow(NOW, 30)
+    if ok:
+        assert normalize(raw, NOW, window)["timestamp"]
+    else:
+        assert error_of_in(raw, window).field == "timestamp"
+
+
+def test_future_refusal_says_what_to_check():
+    err = error_of_in({"message": "m", "time": "2027-01-01T00:00:00Z"}, TimeWindow(NOW, 30))
+    assert "ahead of the server's clock" in err.message
+    assert "2026-02-02T08:00:00.000Z" in err.message
+
+
+def test_events_without_a_timestamp_are_always_inside_the_window():
+    assert normalize({"message": "m"}, NOW, TimeWindow(NOW, 1))["timestamp"] == NOW
+
+
+def test_without_retention_only_the_future_is_bounded():
+    window = TimeWindow(NOW, 0)
+    assert normalize({"message": "m", "timestamp": "0001-01-01T00:00:00Z"}, NOW, window)
+    assert error_of_in({"message": "m", "timestamp": "2030-01-01T00:00:00Z"}, window)
+
+
+def error_of_in(raw, window: TimeWindow) -> EventError:
+    with pytest.raises(EventError) as info:
+        normalize(raw, NOW, window)
+    return info.value

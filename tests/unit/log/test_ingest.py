@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
-from services.log.events import MAX_EVENT_BYTES
+from services.log.events import MAX_EVENT_BYTES, TimeWindow
 from services.log.ingest import (
     MAX_REPORTED_ERRORS,
     Refused,
@@ -187,7 +187,27 @@ async def test_ingest_records_over_the_count_is_413():
         await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]
 
 
-# --- duplicate keys ------------------------------------------------------------------
+# --- the tenant's retention and duplicate keys ------------------------------------------
+
+
+def test_one_event_older_than_the_retention_refuses_the_batch():
+    raw = [{"message": "ok"}, {"message": "ok"}, {"message": "ok"}]
+    raw.append({"message": "old", "timestamp": "2025-01-01T00:00:00Z"})
+    with pytest.raises(ValidationFailed) as info:
+        normalize_all(raw, RECEIVED, TimeWindow(RECEIVED, 30))
+    assert info.value.errors == [
+        {
+            "index": 3,
+            "field": "timestamp",
+            "message": "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 "
+            "days (events before 2026-01-02T08:00:00.000Z are deleted); it would be deleted "
+            "at once",
+        }
+    ]
+    assert info.value.detail.startswith(
+        "1 event(s) invalid, nothing was accepted; first: event 3, timestamp: "
+        "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 days"
+    )
 
 
 def test_duplicate_keys_refuse_the_batch_with_index_and_path():
