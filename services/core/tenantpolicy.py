@@ -4,7 +4,9 @@ Ingest refuses events older than the tenant's retention (the worker's sweep woul
 delete them minutes after their 202), so it needs ``retention_days`` on every
 request: one MongoDB read per tenant per ``ttl_seconds`` (the same bound as
 credential changes, ``credential_cache_seconds``), concurrent misses of one tenant
-sharing that read. ``invalidate``/``clear`` let a change take effect at once.
+sharing that read. A change takes effect at once through ``on_change``, subscribed
+to the invalidation bus (``invalidate``/``clear`` underneath); the TTL bounds what
+the bus could not deliver.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.core.credentials import TENANTS
+from services.core.invalidation import Invalidation
 from services.core.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -98,3 +101,10 @@ class TenantPolicies:
         """Forget every tenant (e.g. after missed invalidations)."""
         self._generation += 1
         self._cache.clear()
+
+    def on_change(self, change: Invalidation) -> None:
+        """An invalidation-bus callback: forget what ``change`` may have made stale."""
+        if change.everything:
+            self.clear()
+        elif change.key_id is None:  # the tenant itself (an API key's change is not ours)
+            self.invalidate(change.tenant)
