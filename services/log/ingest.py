@@ -192,14 +192,19 @@ class Refused:
 
 
 async def ingest_records(
-    batcher: IngestBatcher, tenant_id: str, raws: list[Any], received_at: str
+    batcher: IngestBatcher,
+    tenant_id: str,
+    raws: list[Any],
+    received_at: str,
+    retention_days: int = 0,
 ) -> list[str | Refused]:
     """Per record, unlike :func:`ingest_bulk`: what the shipper protocols need (OTLP
     partial success, Elasticsearch per-item status). Each raw event is normalized on
     its own; the valid ones are queued together (all or none: a 503 fails the call),
     the others are returned as :class:`Refused`, never queued. ``raws`` may already
     hold :class:`Refused` records (refused while decoding); the result has one entry
-    per record, in order: the event id, or why it was refused."""
+    per record, in order: the event id, or why it was refused. A record older than
+    ``retention_days`` (the tenant's; 0 = kept forever) is refused like any other."""
     if len(raws) > MAX_BULK_EVENTS:
         raise PayloadTooLarge(
             f"{len(raws):,} records in one request; the limit is {MAX_BULK_EVENTS:,}: "
@@ -207,12 +212,13 @@ async def ingest_records(
         )
     outcomes: list[str | Refused] = []
     encoded: list[bytes] = []
+    window = TimeWindow(received_at, retention_days)
     for raw in raws:
         if isinstance(raw, Refused):
             outcomes.append(raw)
             continue
         try:
-            event = normalize(raw, received_at)
+            event = normalize(raw, received_at, window)
         except EventError as exc:
             outcomes.append(Refused(f"{exc.field}: {exc.message}"))
             continue

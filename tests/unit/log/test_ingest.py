@@ -182,6 +182,19 @@ async def test_ingest_records_with_nothing_valid_queues_nothing():
     assert isinstance(out[0], Refused) and batcher.calls == []
 
 
+async def test_ingest_records_refuses_records_older_than_the_retention():
+    batcher = RecordingBatcher()
+    raws = [
+        {"message": "old", "timestamp": "2026-01-01T00:00:00Z"},
+        {"message": "recent", "timestamp": "2026-01-31T00:00:00Z"},
+    ]
+    out = await ingest_records(batcher, "acme", raws, RECEIVED, retention_days=7)  # type: ignore[arg-type]
+    assert isinstance(out[0], Refused) and "retention of 7 days" in out[0].reason
+    assert isinstance(out[1], str)  # a day before RECEIVED: inside the 7 days
+    [(_, events)] = batcher.calls
+    assert [e["message"] for e in events] == ["recent"]
+
+
 async def test_ingest_records_over_the_count_is_413():
     with pytest.raises(PayloadTooLarge):
         await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]
