@@ -23,8 +23,9 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
         app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
-        # The tenant's retention and limits, one cached read of its document; a tenant
-        # change announced on the invalidation bus applies at once.
+        # The tenant's retention (ingest refuses older events) and limits, one cached
+        # read of its document; a tenant change announced on the invalidation bus
+        # reaches the cache at once.
         policies = TenantPolicies(
             clients.db, settings.credential_cache_seconds, settings.default_limits
         )

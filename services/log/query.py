@@ -32,6 +32,44 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+def _stat_key(value: Any) -> str:
+    """A stats group's name: events without the field count under "(none)"."""
+    return str(value) if value is not None else "(none)"
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def roll_up(groups: list[dict[str, Any]], step: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """``$group`` results by ``{"m": minute, "k": value}`` -> (counts per value, histogram).
+
+    The histogram has one entry per ``step``-second bucket that holds events, in time
+    order: ``{"start", "count", "counts": {value: n}}`` (the console stacks its bars
+    by level from ``counts``). Events without a minute count in ``counts`` only.
+    """
+    counts: dict[str, int] = {}
+    buckets: dict[int, dict[str, int]] = {}
+    for g in groups:
+        key = _stat_key(g["_id"].get("k"))
+        counts[key] = counts.get(key, 0) + g["count"]
+        minute = g["_id"].get("m")
+        if minute is None:
+            continue
+        epoch = int(minute.timestamp())
+        per_key = buckets.setdefault(epoch - epoch % step, {})
+        per_key[key] = per_key.get(key, 0) + g["count"]
+    histogram = [
+        {
+            "start": datetime.fromtimestamp(start, UTC),
+            "count": sum(buckets[start].values()),
+            "counts": _by_count(buckets[start]),
+        }
+        for start in sorted(buckets)
+    ]
+    return counts, histogram
+
+
 def encode_cursor(doc: dict[str, Any], descending: bool) -> str:
     ts: datetime = doc["timestamp"]
     ms = int(ts.timestamp() * 1000)
@@ -135,42 +173,31 @@ class LogRepository:
     ) -> dict[str, Any]:
         match = flt.to_mongo(tenant_id)
         field = STATS_BY[by]
+        # One pass over the matching events: by the field alone, or with a histogram by
+        # (minute, field). FerretDB v1 has no $dateTrunc: the minute bucket is stored at
+        # write time and rolled up into the requested interval here.
+        group_id: Any = {"m": "$minute", "k": f"${field}"} if interval else f"${field}"
         with self._bounded():
             groups = await (
                 await self.logs.aggregate(
-                    [{"$match": match}, {"$group": {"_id": f"${field}", "count": {"$sum": 1}}}],
+                    [{"$match": match}, {"$group": {"_id": group_id, "count": {"$sum": 1}}}],
                     maxTimeMS=self.max_time_ms,
                 )
             ).to_list()
-        counts = {str(g["_id"]) if g["_id"] is not None else "(none)": g["count"] for g in groups}
+        if interval:
+            counts, histogram = roll_up(groups, INTERVALS[interval])
+        else:
+            counts = {}
+            for g in groups:
+                counts[_stat_key(g["_id"])] = counts.get(_stat_key(g["_id"]), 0) + g["count"]
         result: dict[str, Any] = {
             "by": by,
             "total": sum(counts.values()),
-            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "counts": _by_count(counts),
         }
         if interval:
-            # FerretDB v1 has no $dateTrunc: group by the minute bucket stored at write
-            # time, then roll minutes up into the requested interval here.
-            with self._bounded():
-                minutes = await (
-                    await self.logs.aggregate(
-                        [{"$match": match}, {"$group": {"_id": "$minute", "count": {"$sum": 1}}}],
-                        maxTimeMS=self.max_time_ms,
-                    )
-                ).to_list()
-            step = INTERVALS[interval]
-            buckets: dict[int, int] = {}
-            for g in minutes:
-                if g["_id"] is None:
-                    continue
-                epoch = int(g["_id"].timestamp())
-                start = epoch - epoch % step
-                buckets[start] = buckets.get(start, 0) + g["count"]
             result["interval"] = interval
-            result["histogram"] = [
-                {"start": datetime.fromtimestamp(s, UTC), "count": buckets[s]}
-                for s in sorted(buckets)
-            ]
+            result["histogram"] = histogram
         return result
 
     async def count_upto(self, tenant_id: str, flt: LogFilter, upto: int) -> int | None:

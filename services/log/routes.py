@@ -137,12 +137,17 @@ class _ExportResponse(StreamingResponse):
             await self._release()
 
 
+async def _retention_days(request: Request, tenant: str) -> int:
+    return await request.app.state.policies.retention_days(tenant)
+
+
 @router.post("", status_code=202)
 async def ingest_event(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
     await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_EVENT_BYTES, "The event")
-    event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso())
+    retention = await _retention_days(request, tenant)
+    event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso(), retention)
     return JSONResponse({"id": event_id, "status": "accepted"}, status_code=202)
 
 
@@ -152,7 +157,8 @@ async def ingest_events(request: Request, principal: LogsWrite) -> Response:
     await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_BULK_BYTES, "The request body")
     ctype = request.headers.get("content-type", "")
-    ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso())
+    retention = await _retention_days(request, tenant)
+    ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso(), retention)
     return JSONResponse({"accepted": len(ids), "ids": ids}, status_code=202)
 
 

@@ -153,6 +153,20 @@ async def test_storage_unreachable_and_nothing_known_skips_the_check(
     assert tenants.calls == 1
 
 
+async def test_retention_follows_the_bus(policies: TenantPolicies, tenants: FakeTenants) -> None:
+    assert await policies.retention_days("acme") == 30
+    assert await policies.retention_days("keep") == 3650
+    tenants.docs["acme"]["retention_days"] = 7
+    tenants.docs["keep"]["retention_days"] = 1
+    policies.on_change(Invalidation("acme", "lsk_1"))  # an API key of acme: not the tenant
+    assert await policies.retention_days("acme") == 30
+    policies.on_change(Invalidation("acme"))  # the tenant (status, retention, ...)
+    assert await policies.retention_days("acme") == 7
+    assert await policies.retention_days("keep") == 3650
+    policies.on_change(Invalidation())  # the bus reconnected: anything may have changed
+    assert await policies.retention_days("keep") == 1
+
+
 # --- limits: the same read, the same cache -------------------------------------------
 
 
