@@ -180,12 +180,14 @@ def _export_that_is_never_read(url: str, token: str) -> socket.socket:
 
 @pytest.fixture(scope="module")
 async def big_tenant(cfg: StackConfig, admin_token: str):
-    """A tenant whose export is a few MB: more than the socket buffers hold."""
+    """A tenant whose export is about 10 MB: more than the socket buffers hold (the
+    sender's grows to 4 MB on Linux: a 4 MB export was sometimes all buffered, and
+    done, before the test looked)."""
     async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=120) as http:
         api = Api(http, admin_token)
         tenant = await api.tenant("big")
         tokens = await api.role_tokens(tenant)
-        filler = "lorem ipsum " * 80
+        filler = "lorem ipsum " * 200
         batch = [{"id": f"b{i}", "message": filler, "service": "big"} for i in range(4000)]
         await ingest(http, bearer(tokens["writer"]), batch, bearer(tokens["viewer"]))
         yield tenant, tokens
