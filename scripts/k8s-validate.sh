@@ -13,13 +13,19 @@
 #              kubernetes-validate==$KUBERNETES_VALIDATE_VERSION and
 #              PyYAML==$PYYAML_VERSION from PyPI.
 #
+#   CRDs       the CustomResourceDefinitions of the custom resources we
+#              render (KEDA, Prometheus Operator), from their projects' Go
+#              modules at the versions in CRD_MODULES: `go mod download`
+#              through the Go module proxy into Go's module cache (once).
+#
 # Output: $K8S_OUT/<overlay>.yaml (default .data/k8s). Every rendered object
-# is validated with kubernetes-validate (strict: unknown fields are errors)
-# against Kubernetes $K8S_VERSION. Custom resources have no schema there:
-# the kinds in SKIP_KINDS (KEDA) are skipped explicitly and reported; any
-# other kind without a schema is an error. Then the Ingress routes of every
-# overlay (and docker/nginx.conf.template, when present) are compared with
-# the canonical list in scripts/k8s_routes.py.
+# is validated strictly (unknown fields are errors): built-in kinds with
+# kubernetes-validate against Kubernetes $K8S_VERSION, custom resources
+# against the openAPIV3Schema of their CRD (with jsonschema, which
+# kubernetes-validate brings). A kind in SKIP_KINDS (none by default) is
+# skipped and reported; any other kind without a schema is an error. Then the
+# Ingress routes of every overlay (and docker/nginx.conf.template, when
+# present) are compared with the canonical list in scripts/k8s_routes.py.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,7 +38,9 @@ CACHE="${CACHE:-${LOGSERVER_CACHE_DIR:-$HOME/.cache/logserver}}"
 PY="${PY:-.venv/bin/python}"
 K8S_OUT="${K8S_OUT:-.data/k8s}"
 OVERLAYS="${OVERLAYS:-local local-forward-auth aws}"
-SKIP_KINDS="${SKIP_KINDS:-ScaledObject TriggerAuthentication}"
+SKIP_KINDS="${SKIP_KINDS:-}"
+# module@version:directory of its CRD YAML files (Apache-2.0 projects).
+CRD_MODULES="${CRD_MODULES:-github.com/kedacore/keda/v2@v2.16.1:config/crd/bases github.com/prometheus-operator/prometheus-operator@v0.79.2:example/prometheus-operator-crd}"
 
 mode="${1:-all}"
 case "$mode" in
@@ -83,6 +91,25 @@ install_python_tools() {
   PY="$venv/bin/python"
 }
 
+# --------------------------------------------------------------------- CRDs --
+CRD_DIRS=()
+install_crds() {
+  local entry module dir tmp
+  tmp="$(mktemp -d)"
+  for entry in $CRD_MODULES; do
+    module="${entry%%:*}"
+    # Outside any module, so that `go mod download` only fetches (cached after once).
+    dir="$( (cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$module") |
+      "$PY" -c 'import json, sys; d = json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')" || {
+      echo "k8s-validate: cannot fetch $module from the Go module proxy" >&2
+      rm -rf "$tmp"
+      exit 1
+    }
+    CRD_DIRS+=("$dir/${entry#*:}")
+  done
+  rm -rf "$tmp"
+}
+
 # ------------------------------------------------------------------- render --
 render() {
   mkdir -p "$K8S_OUT"
@@ -98,25 +125,81 @@ render() {
 validate() {
   local files=() o
   for o in $OVERLAYS; do files+=("$K8S_OUT/$o.yaml"); done
-  K8S_VERSION="$K8S_VERSION" SKIP_KINDS="$SKIP_KINDS" "$PY" - "${files[@]}" <<'PYEOF'
+  K8S_VERSION="$K8S_VERSION" SKIP_KINDS="$SKIP_KINDS" CRD_DIRS="${CRD_DIRS[*]}" \
+    "$PY" - "${files[@]}" <<'PYEOF'
 import os
+import re
 import sys
+from pathlib import Path
 
+import jsonschema
 import yaml
 import kubernetes_validate
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 version = os.environ["K8S_VERSION"]
 skip_kinds = set(os.environ["SKIP_KINDS"].split())
-failures = 0
+docs_by_path = {}
 for path in sys.argv[1:]:
     with open(path) as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
-    checked, skipped = 0, []
+        docs_by_path[path] = [d for d in yaml.load_all(f, Loader=Loader) if d]
+
+
+def strict(schema):
+    """An object schema with properties admits no others, unless the CRD keeps
+    unknown fields: what the API server's strict field validation rejects."""
+    if not isinstance(schema, dict):
+        return schema
+    for key in ("properties", "patternProperties", "definitions"):
+        if isinstance(schema.get(key), dict):
+            for sub in schema[key].values():
+                strict(sub)
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(schema.get(key), dict):
+            strict(schema[key])
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            strict(sub)
+    if ("properties" in schema and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        schema["additionalProperties"] = False
+    return schema
+
+
+# (group/version, kind) -> schema, only for the kinds the overlays render
+wanted = {(d.get("apiVersion"), d.get("kind")) for docs in docs_by_path.values() for d in docs}
+wanted_kinds = {k for _, k in wanted}
+crd_schemas = {}
+for directory in os.environ["CRD_DIRS"].split():
+    for crd_file in sorted(Path(directory).glob("*.yaml")):
+        text = crd_file.read_text()
+        m = re.search(r"^  names:\n(?:    .*\n)*?    kind: (\w+)$", text, re.MULTILINE)
+        if not m or m.group(1) not in wanted_kinds:
+            continue
+        crd = yaml.load(text, Loader=Loader)
+        for v in crd["spec"]["versions"]:
+            key = (f"{crd['spec']['group']}/{v['name']}", crd["spec"]["names"]["kind"])
+            if key in wanted:
+                crd_schemas[key] = strict(v["schema"]["openAPIV3Schema"])
+
+failures = 0
+for path, docs in docs_by_path.items():
+    checked, custom, skipped = 0, [], []
     for d in docs:
         ident = f"{d.get('kind')}/{d.get('metadata', {}).get('name')}"
+        key = (d.get("apiVersion"), d.get("kind"))
         if d.get("kind") in skip_kinds:
             skipped.append(f"{ident} ({d.get('apiVersion')})")
+            continue
+        if key in crd_schemas:
+            errors = sorted(jsonschema.Draft7Validator(crd_schemas[key]).iter_errors(d), key=str)
+            for e in errors:
+                failures += 1
+                where = "/".join(str(p) for p in e.absolute_path)
+                print(f"{path}: {ident}: INVALID at {where or '<root>'}: {e.message}")
+            checked += not errors
+            custom.append(ident)
             continue
         try:
             kubernetes_validate.validate(d, version, strict=True)
@@ -127,9 +210,10 @@ for path in sys.argv[1:]:
             print(f"{path}: {ident}: INVALID at {where or '<root>'}: {e.message}")
         except SchemaNotFoundError as e:
             failures += 1
-            print(f"{path}: {ident}: no schema ({e.message}); add the kind to SKIP_KINDS only if it is a CRD")
+            print(f"{path}: {ident}: no schema ({e.message}); add its CRD's module to CRD_MODULES")
     print(f"k8s-validate: {path}: {checked} objects valid against Kubernetes {version} (strict)"
-          + (f"; not schema-validated (custom resources): {', '.join(skipped)}" if skipped else ""))
+          + (f", custom resources against their CRDs: {', '.join(custom)}" if custom else "")
+          + (f"; skipped (SKIP_KINDS): {', '.join(skipped)}" if skipped else ""))
 sys.exit(1 if failures else 0)
 PYEOF
   local nginx_args=()
@@ -142,7 +226,7 @@ PYEOF
 }
 
 install_kustomize
-[[ "$mode" == "--render-only" ]] || install_python_tools
+[[ "$mode" == "--render-only" ]] || { install_python_tools; install_crds; }
 [[ "$mode" == "--install-only" ]] && exit 0
 render
 [[ "$mode" == "--render-only" ]] && exit 0

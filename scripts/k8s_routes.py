@@ -10,7 +10,9 @@ them.
 A route is ``(path, match, service)``: ``match`` is the Ingress pathType,
 ``"Prefix"`` or ``"Exact"``; nginx writes them ``location ^~ PATH`` and
 ``location = PATH``. ``service`` is the Kubernetes Service name, which is
-also the nginx upstream name.
+also the nginx upstream name. One route is not proxied by the local nginx:
+the web console's ``/``, whose files it serves itself (a ``location`` with a
+``root``); in Kubernetes the ``console`` Service serves them.
 
 Usage as a script (standard library plus PyYAML)::
 
@@ -40,9 +42,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth", "Prefix", "auth"),
     Route("/.well-known/jwks.json", "Exact", "auth"),
     Route("/api/v1/tenants", "Prefix", "tenant"),
-    Route("/api/v1/logs/stream", "Prefix", "broadcast"),
+    Route("/api/v1/logs/stream", "Exact", "broadcast"),  # not a prefix: ids like stream-1
     Route("/api/v1/logs", "Prefix", "log"),
+    # log shippers: OTLP/HTTP logs, Loki push, Elasticsearch _bulk
+    Route("/otlp", "Prefix", "log"),
+    Route("/loki", "Prefix", "log"),
+    Route("/es", "Prefix", "log"),
+    # the web console's files (nginx serves them itself locally)
+    Route("/", "Prefix", "console"),
 )
+
+#: The Service of the web console's static files (served by nginx itself locally).
+CONSOLE = "console"
 
 #: Routes that carry WebSockets and need long proxy timeouts.
 WEBSOCKET_PATHS: frozenset[str] = frozenset({"/api/v1/logs/stream"})
@@ -143,12 +154,14 @@ def _walk(directives: list[_Directive]):
 
 
 def nginx_routes(text: str) -> set[Route]:
-    """Routes of an nginx configuration: every ``location`` that proxies.
+    """Routes of an nginx configuration: every ``location`` that proxies, and the
+    one that serves the console's files (``root``, as a route to ``console``).
 
-    Only the two forms the project uses are accepted (``^~`` prefix and
-    ``=`` exact); any other form (plain prefix, regex) of a proxying
+    Only the two forms the project uses are accepted for proxies (``^~`` prefix
+    and ``=`` exact); any other form (plain prefix, regex) of a proxying
     location is an error, so it cannot slip in unnoticed. Locations without
-    ``proxy_pass`` (e.g. the gateway's own ``/healthz``) are not routes.
+    ``proxy_pass`` or ``root`` (e.g. the gateway's own ``/healthz``, or those
+    nested in the console's, which inherit its ``root``) are not routes.
     """
     tree, _ = _parse(_tokens(text))
     routes: set[Route] = set()
@@ -156,10 +169,16 @@ def nginx_routes(text: str) -> set[Route]:
         if not d.args or d.args[0] != "location" or d.block is None:
             continue
         loc = d.args[1:]
+        modifier, path = (loc[0], loc[1]) if loc[0] in _NGINX_MODIFIERS else ("", loc[0])
+        if any(inner.args[:1] == ["root"] for inner in d.block):
+            # Files served by nginx itself: the console. A plain or ^~ prefix.
+            if modifier not in ("", "^~"):
+                raise ValueError(f"nginx location {' '.join(loc)}: files are served by prefix")
+            routes.add(Route(path, "Prefix", CONSOLE))
+            continue
         passes = [inner.args[1] for inner in _walk(d.block) if inner.args[:1] == ["proxy_pass"]]
         if not passes:
             continue
-        modifier, path = (loc[0], loc[1]) if loc[0] in _NGINX_MODIFIERS else ("", loc[0])
         if modifier not in _NGINX_MATCH:
             raise ValueError(
                 f"nginx location {' '.join(loc)}: only '^~ PATH' and '= PATH' are allowed"

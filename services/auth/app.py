@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.auth.keys import KeyRing
+from services.auth.rotation import KeyKeeper, KeySchedule
 from services.auth.routes import router, well_known
 from services.auth.service import TokenIssuer, bootstrap_admin
 from services.auth.settings import AuthSettings
@@ -15,8 +19,19 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     settings = settings or AuthSettings()
 
     async def startup(app: FastAPI) -> None:
-        keyring = KeyRing.load(settings.jwt_keys_dir, generate=settings.jwt_generate_keys)
+        keyring = KeyRing.load(
+            settings.jwt_keys_dir,
+            generate=settings.jwt_generate_keys,
+            retain=settings.key_retention,
+        )
         app.state.keyring = keyring
+        schedule = KeySchedule(
+            app.state.clients.db,
+            activation=timedelta(seconds=settings.jwt_key_activation_seconds),
+        )
+        keeper = KeyKeeper(keyring, settings.jwt_keys_dir, schedule)
+        app.state.readiness.add("signing-keys", keeper.probe)
+        app.state.key_keeper = asyncio.create_task(keeper.run(settings.jwt_keys_sync_seconds))
         app.state.issuer = TokenIssuer(
             keyring,
             issuer=settings.jwt_issuer,
@@ -34,12 +49,22 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 lambda: bootstrap_admin(db, client_id, secret.get_secret_value()),
             )
 
+    async def shutdown(app: FastAPI) -> None:
+        app.state.key_keeper.cancel()
+        await asyncio.gather(app.state.key_keeper, return_exceptions=True)
+
     return create_service_app(
         name="auth",
         settings=settings,
         routers=[router, well_known],
         needs=("mongo",),
         on_startup=startup,
+        on_shutdown=shutdown,
         # The auth service verifies its own tokens from its key ring, not over HTTP.
         jwks_source=lambda app: app.state.keyring.fetch_jwks,
+        # The JWKS is every verifier's key source and needs only the keys. Token
+        # issue needs MongoDB, but so does every other auth replica: taking them
+        # all out of the load balancer in a MongoDB outage would not issue one
+        # more token, and would take the JWKS away from services that restart.
+        ready_needs=("signing-keys",),
     )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from services.auth.service import TokenIssuer, exchange_client_credentials
+from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
@@ -89,8 +90,9 @@ async def issue_token(request: Request, body: Annotated[TokenRequest, Depends(_t
 
 
 def _jwks(request: Request) -> Response:
+    max_age = request.app.state.settings.jwks_max_age_seconds
     return JSONResponse(
-        request.app.state.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"}
+        request.app.state.keyring.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
 
 
@@ -134,8 +136,15 @@ def _principal_body(p: Principal) -> dict[str, Any]:
 
 @router.get("/verify")
 async def verify(request: Request) -> Response:
-    """Forward-auth for the ingress: 200 with X-Auth-* headers, or 401/403 problem+json."""
-    principal = await verify_token(request.app.state, _forwarded_token(request))
+    """Forward-auth for the ingress: 200 with X-Auth-* headers, or 401/403 problem+json.
+
+    An API key sent directly (Basic/ApiKey, as log shippers do) passes when it may
+    ingest; the service behind still accepts it only on its ingest routes."""
+    credential = machine_credential(request.headers.get("authorization"))
+    if credential is not None:
+        principal = await request.app.state.apikeys.authenticate(credential)
+    else:
+        principal = await verify_token(request.app.state, _forwarded_token(request))
     principal = principal.acting_on(request.headers.get("x-tenant-id"))
     headers = {
         "X-Auth-Sub": principal.sub,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 from jose import jwt
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.auth.keys import KeyRing
 from services.core.credentials import (
@@ -22,6 +24,7 @@ from services.core.errors import Unauthorized
 from services.core.rbac import PLATFORM_TENANT, Role
 
 INVALID_CLIENT = "Invalid client credentials."
+log = logging.getLogger(__name__)
 
 
 class InvalidClient(Unauthorized):
@@ -80,19 +83,40 @@ async def exchange_client_credentials(
     return issuer.issue(sub=client_id, tenant=tenant, role=key["role"])
 
 
-async def bootstrap_admin(db: AsyncDatabase, client_id: str, secret: str) -> None:
-    """Create (or reset) the platform-admin credential given in settings."""
-    await db[API_KEYS].update_one(
-        {"_id": client_id},
-        {
-            "$set": {
+async def bootstrap_admin(db: AsyncDatabase, client_id: str, secret: str) -> bool:
+    """Create the platform-admin credential given in settings, once; True if created.
+
+    Only an absent credential is written. One that an operator revoked, or whose
+    secret was rotated since, stays exactly so: a restart (every auth start runs
+    this) must not bring a revoked admin back or undo a rotation. To recreate it
+    from settings, delete its record; the next start creates it again.
+    """
+    try:
+        await db[API_KEYS].insert_one(
+            {
+                "_id": client_id,
                 "tenant": PLATFORM_TENANT,
                 "role": Role.ADMIN.value,
                 "name": "platform admin (bootstrap)",
                 "secret_hash": hash_secret(secret),
+                "created_at": datetime.now(UTC),
+                "last_used_at": None,
                 "revoked_at": None,
-            },
-            "$setOnInsert": {"created_at": datetime.now(UTC), "last_used_at": None},
-        },
-        upsert=True,
-    )
+            }
+        )
+        log.info("bootstrap admin created", extra={"client_id": client_id})
+        return True
+    except DuplicateKeyError:
+        pass  # created by an earlier start or by another auth replica
+    existing = await db[API_KEYS].find_one({"_id": client_id}) or {}
+    if existing.get("revoked_at"):
+        log.warning(
+            "bootstrap admin is revoked and stays revoked (settings not applied)",
+            extra={"client_id": client_id},
+        )
+    elif not secret_matches(secret, existing.get("secret_hash", "")):
+        log.warning(
+            "bootstrap admin's secret differs from settings (rotated); the stored one stays",
+            extra={"client_id": client_id},
+        )
+    return False

@@ -8,26 +8,45 @@ from services.broadcast.hub import Hub
 from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
 from services.core.app import create_service_app
+from services.core.limitstore import StoreGuard
 from services.core.ring import Rebuilds
+from services.core.slots import SlotLeases
+from services.core.tenantpolicy import TenantPolicies
 
 
 def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
     settings = settings or BroadcastSettings()
 
     async def startup(app: FastAPI) -> None:
-        hub = Hub(app.state.clients.redis)
+        clients = app.state.clients
+        hub = Hub(clients.redis)
         hub.start()
         app.state.hub = hub
         app.state.ring_rebuilds = Rebuilds(
-            app.state.clients.redis,
-            app.state.clients.db,
+            clients.redis,
+            clients.db,
             settings.recent_events,
             int(settings.recent_rebuild_timeout_seconds * 1000),
         )
+        # The tenant's limits (max_concurrent_tails), one cached read of its document;
+        # a tenant change announced on the invalidation bus applies at once.
+        policies = TenantPolicies(
+            clients.db, settings.credential_cache_seconds, settings.default_limits
+        )
+        app.state.invalidations.subscribe(policies.on_change)
+        app.state.policies = policies
+        app.state.limit_guard = StoreGuard("broadcast")
+        leases = SlotLeases(
+            clients.redis, "tails", app.state.limit_guard, reason="max_concurrent_tails"
+        )
+        leases.start()
+        app.state.tail_leases = leases
+        app.state.open_streams = 0  # this process's, against stream_max_connections
 
     async def shutdown(app: FastAPI) -> None:
         await app.state.ring_rebuilds.close()
         await app.state.hub.close()
+        await app.state.tail_leases.close()
 
     return create_service_app(
         name="broadcast",
@@ -36,4 +55,7 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         needs=("mongo", "redis"),
         on_startup=startup,
         on_shutdown=shutdown,
+        # The live tail is Redis; MongoDB only serves `tail=N` replays and the
+        # (cached) token checks.
+        ready_needs=("redis",),
     )

@@ -125,6 +125,7 @@ logserver is up in {elapsed:.1f}s — gateway {cfg.gateway_url}
   services: {", ".join(f"{k} {v}" for k, v in states.items())}
   platform admin: client_id={cfg.admin_client_id} client_secret={cfg.admin_client_secret}
                   (saved in {CREDENTIALS.relative_to(REPO)})
+  web console:    {cfg.gateway_url}/ (sign in with the platform admin above)
   get a token:    .venv/bin/logserver token
   Ctrl-C stops everything.
 """,

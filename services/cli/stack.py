@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
+from services.cli import console
 from services.core.secretfiles import private_dir, write_private
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +128,8 @@ def _script(name: str) -> str:
 def provision() -> dict[str, str]:
     """Make sure every backend this machine has to run itself is installed; return paths."""
     tools: dict[str, str] = {}
-    if not os.environ.get("LOGSERVER_REDIS_URL") or not shutil.which("nginx"):
+    system = ("nginx", "chromium")  # chromium: the console's browser tests
+    if not os.environ.get("LOGSERVER_REDIS_URL") or not all(map(shutil.which, system)):
         _script("provision-system.sh")
     if not os.environ.get("LOGSERVER_MONGODB_URL") and not shutil.which("mongod"):
         tools["ferretdb"] = _script("provision-ferretdb.sh")
@@ -262,6 +264,10 @@ def build_stack(
 
     cfg = StackConfig(data_dir, ports, mongodb_url, sqs_url, redis_url, *admin)
     env = cfg.service_env() | (extra_env or {})
+    if "elasticmq" in {p.name for p in procs}:
+        # The worker counts a message failing on its last receive as dead-lettered:
+        # same number as the queue it runs against (it also reads the queue's).
+        env["LOGSERVER_WORKER_MAX_RECEIVES"] = str(max_receives)
     for name in SERVICES:
         port = getattr(ports, name)
         procs.append(
@@ -279,12 +285,19 @@ def build_stack(
 
 
 def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSpec:
-    """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process."""
+    """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process.
+
+    The web console it serves at ``/`` is built into ``nginx_dir/console``.
+    """
     nginx_dir.mkdir(parents=True, exist_ok=True)
+    console_dir = nginx_dir / "console"
+    console.build(console_dir)
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
         user_directive="user root;" if os.geteuid() == 0 else "",
         data_dir=str(nginx_dir),
+        console_dir=str(console_dir),
+        console_headers=str(REPO / "docker" / "console-headers.conf"),
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,

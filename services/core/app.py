@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from services.core.apikeys import ApiKeyAuthenticator
 from services.core.background import StartupTasks
 from services.core.clients import Clients
 from services.core.credentials import CredentialStatus
@@ -70,6 +71,10 @@ async def _install_verifier(
     invalidations: InvalidationBus = app.state.invalidations
     invalidations.subscribe(credentials.invalidate)
     app.state.credentials = credentials
+    # API keys sent directly (Basic/ApiKey, log shippers): the same invalidations apply.
+    apikeys = ApiKeyAuthenticator(clients.db, settings.credential_cache_seconds)
+    invalidations.subscribe(apikeys.invalidate)
+    app.state.apikeys = apikeys
 
 
 def add_default_probes(readiness: Readiness, clients: Clients, needs: frozenset[str]) -> None:
@@ -171,16 +176,22 @@ def ops_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> Response:
+        """503 only when a *required* check fails; every check is in the body either way."""
         readiness: Readiness = request.app.state.readiness
         report = await readiness.check()
-        down = [name for name, state in report.items() if state != "ok"]
-        if down:
+        blocking = readiness.blocking(report)
+        required = sorted(n for n in report if readiness.decides(n))
+        degraded = [n for n, state in report.items() if state != "ok" and n not in blocking]
+        if blocking:
             body = http_status_problem(
-                503, "Not ready: " + ", ".join(f"{n} ({report[n]})" for n in down)
+                503, "Not ready: " + ", ".join(f"{n} ({report[n]})" for n in blocking)
             )
-            body["checks"] = report
+            body.update(checks=report, required=required, degraded=degraded)
             return ProblemResponse(body, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "checks": report})
+        status = "degraded" if degraded else "ready"
+        return JSONResponse(
+            {"status": status, "checks": report, "required": required, "degraded": degraded}
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -199,19 +210,24 @@ def create_service_app(
     on_shutdown: Hook | None = None,
     authenticates: bool = True,
     jwks_source: JwksSourceFactory | None = None,
+    ready_needs: Iterable[str] | None = None,
 ) -> FastAPI:
     """Build a service app.
 
     ``needs`` names the backends this service depends on (``mongo``, ``sqs``,
     ``redis``); they are opened once in the lifespan, probed by ``/readyz`` and
-    closed on shutdown. ``on_startup``/``on_shutdown`` run after the clients
-    open and before they close. ``authenticates`` installs the token verifier
-    (JWKS from the auth service unless ``jwks_source`` gives another source)
-    and the credential cache. ``app.state.invalidations`` (an
+    closed on shutdown. ``ready_needs`` names the checks (``mongodb``, ``sqs``,
+    ``redis``, ``startup`` or one the service adds) that decide readiness: what
+    the service needs to serve its own traffic. The others are reported, not
+    decisive; ``None`` makes every check decide. ``on_startup``/``on_shutdown``
+    run after the clients open and before they close. ``authenticates`` installs
+    the token verifier (JWKS from the auth service unless ``jwks_source`` gives
+    another source) and the credential cache. ``app.state.invalidations`` (an
     :class:`InvalidationBus`) exists before ``on_startup``: a hook may subscribe
     callbacks to tenant and API-key changes; it listens once anything subscribed.
     """
     need_set = frozenset(needs)
+    ready_set = None if ready_needs is None else frozenset(ready_needs)
     configure_logging(name, settings.log_level)
 
     @contextlib.asynccontextmanager
@@ -220,7 +236,10 @@ def create_service_app(
         app.state.clients = clients
         app.state.settings = settings
         app.state.errors = ErrorBus(name, clients.redis)
-        app.state.readiness = Readiness(app.state.errors, settings.dependency_timeout_seconds)
+        app.state.readiness = Readiness(
+            app.state.errors, settings.dependency_timeout_seconds, service=name
+        )
+        app.state.readiness.require(ready_set)
         add_default_probes(app.state.readiness, clients, need_set)
         app.state.startup = StartupTasks()
         app.state.readiness.add("startup", app.state.startup.probe)
@@ -306,7 +325,7 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: An
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # Longer than any proxy in front keeps an idle upstream connection (nginx and
         # ingress-nginx 60 s, ALB 60 s): with uvicorn's 5 s, the proxy reused a
         # connection the service had just closed and answered a POST with 502.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -48,28 +49,62 @@ def encode(tenant_id: str, events: list[bytes]) -> str:
     return body.decode()
 
 
-def decode(body: str | bytes) -> tuple[str, list[Any]]:
-    """``(tenant_id, events)`` of a v1 or v2 body; :class:`EnvelopeError` otherwise."""
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A body whose events are not parsed yet (v2) or came parsed with it (v1).
+
+    ``size`` is the bytes of the events' JSON, known before the (larger) Python
+    objects exist: a consumer can bound the memory of what it parses with it.
+    """
+
+    tenant_id: str
+    size: int
+    raw: bytes | None = None
+    parsed: list[Any] | None = None
+
+    def events(self) -> list[Any]:
+        if self.parsed is not None:
+            return self.parsed
+        try:
+            events = orjson.loads(self.raw or b"")
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"events_zlib is not valid: {exc}") from None
+        if not isinstance(events, list):
+            raise EnvelopeError("tenant_id must be a string and events a list")
+        return events
+
+
+def open_body(body: str | bytes) -> Opened:
+    """The tenant and the size of a v1 or v2 body; :class:`EnvelopeError` otherwise.
+    A v2 body is inflated here, its events are parsed by :meth:`Opened.events`."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise EnvelopeError("the body is not a JSON object")
+    tenant_id = doc.get("tenant_id")
     version = doc.get("v")
+    if version not in (1, 2):
+        raise EnvelopeError(f"unknown message version {version!r}")
+    if not isinstance(tenant_id, str):
+        raise EnvelopeError("tenant_id must be a string and events a list")
     if version == 1:
         events = doc.get("events")
-    elif version == 2:
-        events = _inflate(doc.get("events_zlib"))
-    else:
-        raise EnvelopeError(f"unknown message version {version!r}")
-    tenant_id = doc.get("tenant_id")
-    if not isinstance(tenant_id, str) or not isinstance(events, list):
-        raise EnvelopeError("tenant_id must be a string and events a list")
-    return tenant_id, events
+        if not isinstance(events, list):
+            raise EnvelopeError("tenant_id must be a string and events a list")
+        return Opened(tenant_id, len(body), parsed=events)
+    raw = _inflate(doc.get("events_zlib"))
+    return Opened(tenant_id, len(raw), raw=raw)
 
 
-def _inflate(data: Any) -> Any:
+def decode(body: str | bytes) -> tuple[str, list[Any]]:
+    """``(tenant_id, events)`` of a v1 or v2 body; :class:`EnvelopeError` otherwise."""
+    opened = open_body(body)
+    return opened.tenant_id, opened.events()
+
+
+def _inflate(data: Any) -> bytes:
     if not isinstance(data, str):
         raise EnvelopeError("events_zlib must be a base64 string")
     try:
@@ -77,6 +112,6 @@ def _inflate(data: Any) -> Any:
         raw = inflater.decompress(base64.b64decode(data, validate=True), MAX_INFLATED_BYTES)
         if inflater.unconsumed_tail or not inflater.eof:
             raise EnvelopeError("events_zlib is truncated or inflates beyond the limit")
-        return orjson.loads(raw)
-    except (binascii.Error, zlib.error, orjson.JSONDecodeError) as exc:
+        return raw
+    except (binascii.Error, zlib.error) as exc:
         raise EnvelopeError(f"events_zlib is not valid: {exc}") from None

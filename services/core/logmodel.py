@@ -7,6 +7,14 @@ Three shapes of one event:
   ``level_no`` for ``min_level`` ranges and a ``minute`` bucket for histograms
   (FerretDB v1 has no ``$dateTrunc``, so the bucket is computed at write time);
 - *API*: what search, export and tail return — the wire shape.
+
+Keys holding a ``.`` (``http.request.method``, as OpenTelemetry and ECS name
+attributes) are kept as written in the wire and API shapes. MongoDB reads a
+``.`` in a key as a path, so the document shape stores each ``.`` of a key in
+the object fields as U+FF0E (FULLWIDTH FULL STOP, the substitute MongoDB's
+own documentation suggests); :func:`wire_to_document` and
+:func:`document_to_api` swap them, and ingest refuses keys that already hold
+U+FF0E, so the swap is reversible.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ LEVEL_ALIASES = {
     "debug": "DEBUG",
     "info": "INFO",
     "information": "INFO",
+    "informational": "INFO",  # syslog's name of severity 6
     "notice": "INFO",
     "warn": "WARNING",
     "warning": "WARNING",
@@ -32,6 +41,8 @@ LEVEL_ALIASES = {
     "fatal": "CRITICAL",
     "alert": "CRITICAL",
     "emergency": "CRITICAL",
+    "emerg": "CRITICAL",  # syslog's keyword (rsyslog's syslogseverity-text)
+    "panic": "CRITICAL",
 }
 
 STRING_FIELDS = (
@@ -47,6 +58,8 @@ STRING_FIELDS = (
     "user_agent",
 )
 OBJECT_FIELDS = ("before", "after", "metadata")
+KEYED_FIELDS = (*OBJECT_FIELDS, "attributes")  # objects whose keys are the client's
+STORED_DOT = "\uff0e"
 API_FIELDS = (
     "id",
     "timestamp",
@@ -69,6 +82,22 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_last_second: list[Any] = [None, ""]  # (Unix second, its RFC 3339 text): one batch shares few
+
+
+def iso_from_nanos(nanos: int) -> str:
+    """:func:`iso` of Unix time in nanoseconds (OTLP, Loki), truncated to the millisecond.
+
+    The records of one shipper batch mostly fall in a few seconds, so the text of the
+    last second is kept: formatting a datetime per record was a tenth of OTLP ingest.
+    """
+    seconds, millis = divmod(nanos // 1_000_000, 1000)
+    if seconds != _last_second[0]:
+        text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+        _last_second[:] = [seconds, text[:-6]]  # without "+00:00"
+    return f"{_last_second[1]}.{millis:03d}Z"
+
+
 def parse_iso(value: str) -> datetime:
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
@@ -83,8 +112,37 @@ def doc_id(tenant_id: str, event_id: str) -> str:
     return f"{tenant_id}:{event_id}"
 
 
+def _swap_keys(value: Any, old: str, new: str) -> Any:
+    """``value`` with ``old`` replaced by ``new`` in every key of every nested object;
+    ``value`` itself (no copy) when no key holds ``old``, the common case."""
+    if isinstance(value, dict):
+        changed = False
+        items = []
+        for key, item in value.items():
+            new_item = _swap_keys(item, old, new)
+            if old in key:
+                key = key.replace(old, new)
+                changed = True
+            changed = changed or new_item is not item
+            items.append((key, new_item))
+        return dict(items) if changed else value
+    if isinstance(value, list):
+        swapped = [_swap_keys(item, old, new) for item in value]
+        return swapped if any(a is not b for a, b in zip(swapped, value, strict=True)) else value
+    return value
+
+
+def stored_key(key: str) -> str:
+    """A client's key as the document shape stores it (``.`` → U+FF0E)."""
+    return key.replace(".", STORED_DOT)
+
+
 def wire_to_document(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
     doc = dict(event)
+    for name in KEYED_FIELDS:
+        value = doc.get(name)
+        if value:
+            doc[name] = _swap_keys(value, ".", STORED_DOT)
     ts = parse_iso(event["timestamp"])
     doc["_id"] = doc_id(tenant_id, event["id"])
     doc["tenant_id"] = tenant_id
@@ -102,4 +160,8 @@ def document_to_api(doc: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         out[key] = iso(value) if isinstance(value, datetime) else value
+    for name in KEYED_FIELDS:
+        value = out.get(name)
+        if value:
+            out[name] = _swap_keys(value, STORED_DOT, ".")
     return out

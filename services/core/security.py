@@ -1,7 +1,8 @@
 """FastAPI dependencies for authentication and declared authorization.
 
 Handlers never check roles: they take a typed principal, e.g.
-``principal: LogsRead``, and the dependency has already verified the token,
+``principal: LogsRead``, and the dependency has already verified the token
+(or, for ingest, the API key sent directly),
 checked the credential is still active, applied the roles table and resolved
 the tenant the request acts on.
 """
@@ -14,6 +15,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
+from services.core.apikeys import CHALLENGE, machine_credential
 from services.core.errors import Forbidden, Unauthorized
 from services.core.principal import Principal
 from services.core.rbac import Permission, allows
@@ -58,15 +60,42 @@ async def verify_token(request_app_state: object, token: str | None) -> Principa
     return principal
 
 
-async def authenticate(request: Request) -> Principal:
-    token = bearer_from_header(request.headers.get("authorization"))
-    principal = await verify_token(request.app.state, token)
+async def authenticate_request(request: Request, *, api_keys: bool = False) -> Principal:
+    """The caller of ``request``, acting on its tenant (``X-Tenant-ID``, see Principal).
+
+    With ``api_keys`` (ingest routes), an API key sent directly — HTTP Basic or
+    ``ApiKey`` — is accepted besides a bearer token (services/core/apikeys.py).
+    """
+    header = request.headers.get("authorization")
+    credential = machine_credential(header)
+    if credential is not None:
+        if not api_keys:
+            raise Unauthorized(
+                "An API key is accepted directly only to ingest logs; exchange it for a "
+                "bearer token at /api/v1/auth/token and send 'Authorization: Bearer <token>'."
+            )
+        principal = await request.app.state.apikeys.authenticate(credential)
+    elif api_keys and not header:
+        raise Unauthorized(
+            "Send a bearer token ('Authorization: Bearer <token>') or an API key "
+            "(HTTP Basic with client_id:client_secret, or 'ApiKey base64(id:secret)').",
+            headers=CHALLENGE,
+        )
+    else:
+        principal = await verify_token(request.app.state, bearer_from_header(header))
     return principal.acting_on(request.headers.get("x-tenant-id"))
 
 
+async def authenticate(request: Request) -> Principal:
+    return await authenticate_request(request)
+
+
 def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    # Machines (log shippers) only ever write: only ingest takes an API key directly.
+    api_keys = permission == Permission.LOGS_WRITE
+
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
+        principal = await authenticate_request(request, api_keys=api_keys)
         if not allows(principal.role, permission):
             raise Forbidden(f"The '{principal.role}' role may not {_DESCRIPTIONS[permission]}.")
         return principal

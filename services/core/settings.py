@@ -72,9 +72,9 @@ class CoreSettings(BaseSettings):
     rollup_lease_seconds: float = Field(
         120.0,
         gt=0,
-        description="How long a worker's registration on a rollup bucket is trusted: older "
-        "means its worker died between storing and counting, and the bucket is counted from "
-        "the events until the worker's repair recounted it. Longer than any insert takes.",
+        description="How long a worker batch's rollup marker (renewed while the batch is in "
+        "hand) is trusted: an older one is a worker that died between storing and counting; "
+        "its minutes are counted from the events until the worker's recovery counted them.",
     )
     recent_events: int = Field(
         1000,
@@ -84,6 +84,14 @@ class CoreSettings(BaseSettings):
         "ring); 0 turns the ring off (replays read the storage).",
     )
 
+    shutdown_timeout_seconds: float = Field(
+        20,
+        gt=0,
+        description="How long SIGTERM waits for requests in flight before closing them "
+        "(uvicorn's graceful shutdown). Kubernetes' grace period and the load balancer's "
+        "deregistration delay are sized from it; the log service's Deployment sets 300 "
+        "so that a running export is not cut by a rollout.",
+    )
     dependency_timeout_seconds: float = Field(
         2.0, description="Timeout of each dependency probe in /readyz."
     )

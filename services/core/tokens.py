@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ["RS256"]  # pinned: never taken from the token header
 
 JwksSource = Callable[[], Awaitable[dict[str, Any]]]
+# A verifier refetches the JWKS for an unknown kid at most this often. Auth's key
+# activation delay must exceed it (services/auth/settings.py checks).
+JWKS_REFRESH_SECONDS = 5.0
 
 
 class TokenCache:
@@ -65,7 +68,7 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         leeway: int = 10,
-        refresh_interval: float = 5.0,
+        refresh_interval: float = JWKS_REFRESH_SECONDS,
     ) -> None:
         self._source = jwks_source
         self.issuer = issuer

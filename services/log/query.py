@@ -58,6 +58,57 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+def _stat_key(value: Any) -> str:
+    """A stats group's name: events without the field count under "(none)"."""
+    return str(value) if value is not None else "(none)"
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def group_counts(
+    groups: list[dict[str, Any]], step: int | None
+) -> tuple[Counter[str], dict[int, Counter[str]]]:
+    """``$group`` results by ``{"k": value[, "m": minute]}`` -> (counts per value, counts
+    per ``step``-second bucket start and value). Events without a minute count in the
+    counts per value only."""
+    counts: Counter[str] = Counter()
+    buckets: dict[int, Counter[str]] = {}
+    for g in groups:
+        key = _stat_key(g["_id"].get("k"))
+        counts[key] += g["count"]
+        minute = g["_id"].get("m")
+        if step and minute is not None:
+            epoch = int(minute.timestamp())
+            buckets.setdefault(epoch - epoch % step, Counter())[key] += g["count"]
+    return counts, buckets
+
+
+def histogram(buckets: dict[int, Counter[str]]) -> list[dict[str, Any]]:
+    """One entry per bucket that holds events, in time order:
+    ``{"start", "count", "counts": {value: n}}`` (the console stacks its bars by level
+    from ``counts``)."""
+    out = []
+    for start in sorted(buckets):
+        per_key = {k: n for k, n in buckets[start].items() if n}
+        if per_key:
+            out.append(
+                {
+                    "start": datetime.fromtimestamp(start, UTC),
+                    "count": sum(per_key.values()),
+                    "counts": _by_count(per_key),
+                }
+            )
+    return out
+
+
+def roll_up(groups: list[dict[str, Any]], step: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """``$group`` results -> (counts per value, histogram)."""
+    counts, buckets = group_counts(groups, step)
+    return dict(counts), histogram(buckets)
+
+
 def encode_cursor(doc: dict[str, Any], descending: bool) -> str:
     ts: datetime = doc["timestamp"]
     ms = int(ts.timestamp() * 1000)
@@ -82,10 +133,6 @@ def decode_cursor(cursor: str, descending: bool) -> tuple[datetime, str]:
 class Page:
     items: list[dict[str, Any]]
     meta: dict[str, Any]
-
-
-def _label(value: Any) -> str:
-    return str(value) if value is not None else "(none)"
 
 
 class LogRepository:
@@ -191,9 +238,10 @@ class LogRepository:
 
     async def _from_rollups(
         self, tenant_id: str, flt: LogFilter, by: str, step: int | None
-    ) -> tuple[Counter[str], Counter[int]] | None:
-        """Counts per ``by`` value and per histogram start from the rollups, with edge and
-        dirty buckets counted from the events; None if rollups cannot answer."""
+    ) -> tuple[Counter[str], dict[int, Counter[str]]] | None:
+        """Counts per ``by`` value, and per histogram start and value, from the rollups,
+        with edge and dirty minutes counted from the events; None if rollups cannot
+        answer."""
         if not answerable(flt, by) or not await self._ready():
             return None
         with self._bounded():
@@ -206,42 +254,37 @@ class LogRepository:
         dirty = dirty_minutes(pending, datetime.now(UTC) - self.lease)
         p = plan(current(docs), dirty, flt, step)
         counts: Counter[str] = Counter()
-        hist: Counter[int] = Counter()
+        buckets: dict[int, Counter[str]] = {}
         for (start, level, service), n in p.counts.items():
-            counts[_label(level if by == "level" else service)] += n
-            hist[start] += n
+            key = _stat_key(level if by == "level" else service)
+            counts[key] += n
+            buckets.setdefault(start, Counter())[key] += n
         if p.event_ranges:
             match = ranges_query(flt.to_mongo(tenant_id), p.event_ranges)
-            more, more_hist = await self._group(match, STATS_BY[by], step)
+            more, more_buckets = await self._group(match, STATS_BY[by], step)
             counts.update(more)
-            hist.update(more_hist)
+            for start, c in more_buckets.items():
+                buckets.setdefault(start, Counter()).update(c)
         COUNTS.labels("rollups+events" if p.event_ranges else "rollups").inc()
-        return counts, hist
+        return counts, buckets
 
     async def _group(
         self, match: dict[str, Any], field: str, step: int | None
-    ) -> tuple[Counter[str], Counter[int]]:
-        """Events per ``field`` value and, with ``step``, per histogram start (by the
-        minute stored at write time: FerretDB v1 has no $dateTrunc)."""
-        key: dict[str, str] = {"f": f"${field}"}
+    ) -> tuple[Counter[str], dict[int, Counter[str]]]:
+        """Events per ``field`` value and, with ``step``, per histogram start and value, in
+        one pass. FerretDB v1 has no $dateTrunc: the minute bucket is stored at write time
+        and rolled up into the requested interval here."""
+        group_id: dict[str, str] = {"k": f"${field}"}
         if step:
-            key["m"] = "$minute"
+            group_id["m"] = "$minute"
         with self._bounded():
             groups = await (
                 await self.logs.aggregate(
-                    [{"$match": match}, {"$group": {"_id": key, "count": {"$sum": 1}}}],
+                    [{"$match": match}, {"$group": {"_id": group_id, "count": {"$sum": 1}}}],
                     maxTimeMS=self.max_time_ms,
                 )
             ).to_list()
-        counts: Counter[str] = Counter()
-        hist: Counter[int] = Counter()
-        for g in groups:
-            counts[_label(g["_id"].get("f"))] += g["count"]
-            minute = g["_id"].get("m")
-            if step and minute is not None:
-                epoch = int(minute.timestamp())
-                hist[epoch - epoch % step] += g["count"]
-        return counts, hist
+        return group_counts(groups, step)
 
     async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
         # By `_id` alone: FerretDB v1 pushes a filter down to SQLite only when `_id` is its
@@ -260,21 +303,27 @@ class LogRepository:
         if counted is None:
             counted = await self._group(flt.to_mongo(tenant_id), STATS_BY[by], step)
             COUNTS.labels("events").inc()
-        counts, buckets = counted
-        counts = Counter({k: n for k, n in counts.items() if n})
+        all_counts, buckets = counted
+        counts = {k: n for k, n in all_counts.items() if n}
         result: dict[str, Any] = {
             "by": by,
             "total": sum(counts.values()),
-            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "counts": _by_count(counts),
         }
         if interval:
             result["interval"] = interval
-            result["histogram"] = [
-                {"start": datetime.fromtimestamp(s, UTC), "count": buckets[s]}
-                for s in sorted(buckets)
-                if buckets[s]
-            ]
+            result["histogram"] = histogram(buckets)
         return result
+
+    async def count_upto(self, tenant_id: str, flt: LogFilter, upto: int) -> int | None:
+        """How many events match, counting no further than ``upto``; None if the count
+        ran out of time (``maxTimeMS``)."""
+        try:
+            return await self.logs.count_documents(
+                flt.to_mongo(tenant_id), limit=upto, maxTimeMS=self.max_time_ms
+            )
+        except ExecutionTimeout:
+            return None
 
     async def stream(
         self, tenant_id: str, flt: LogFilter, *, descending: bool, limit: int | None

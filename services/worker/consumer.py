@@ -4,7 +4,9 @@ At-least-once in, exactly-once stored: every event's ``_id`` is
 ``{tenant}:{id}``, so a redelivered message inserts nothing twice and its
 duplicate-key errors count as success. A message is deleted only when all of
 its events are stored; anything else stays in the queue and comes back after
-its visibility timeout, until SQS moves it to the dead-letter queue.
+its visibility timeout, until SQS moves it to the dead-letter queue. A message
+that fails on its last allowed receive (the queue's redrive maxReceiveCount) is
+counted as dead-lettered, so what lands there shows in /metrics.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
-from prometheus_client import Counter, Histogram
+from bson.errors import InvalidDocument
+from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -33,17 +37,31 @@ RECEIVED = Counter("logserver_worker_messages_received_total", "Queue messages r
 STORED = Counter("logserver_worker_events_stored_total", "Events newly stored")
 DUPLICATES = Counter("logserver_worker_events_duplicate_total", "Events already stored")
 FAILED = Counter("logserver_worker_messages_failed_total", "Messages left for redelivery", ["why"])
-DEAD = Counter("logserver_worker_messages_dead_lettered_total", "Messages sent to the DLQ")
+DEAD = Counter(
+    "logserver_worker_messages_dead_lettered_total",
+    "Messages that failed on their last allowed receive: SQS moves them to the DLQ",
+)
 STORE_LATENCY = Histogram(
     "logserver_worker_store_seconds",
     "insert_many latency per batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_HAND = Gauge(
+    "logserver_worker_batch_bytes", "Bytes of events the consumer holds parsed right now"
 )
 DUPLICATE_KEY = 11000
 
 
 class PoisonMessage(ValueError):
     pass
+
+
+class _Unencodable(Exception):
+    """The driver could not encode a document (e.g. an integer beyond 64 bits)."""
+
+
+def receive_count(message: dict[str, Any]) -> int:
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
 
 
 @dataclass
@@ -53,21 +71,72 @@ class Decoded:
     tenant_id: str
     events: list[dict[str, Any]]
     docs: list[dict[str, Any]] = field(default_factory=list)
+    receives: int = 1
 
 
-def decode(message: dict[str, Any]) -> Decoded:
+def open_message(message: dict[str, Any]) -> tuple[dict[str, Any], envelope.Opened]:
+    """First step of decoding: the body opened, its events' size known, not parsed."""
     try:
-        tenant_id, events = envelope.decode(message["Body"])
+        return message, envelope.open_body(message["Body"])
+    except envelope.EnvelopeError as exc:
+        raise PoisonMessage(str(exc)) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_message(message: dict[str, Any], opened: envelope.Opened) -> Decoded:
+    """Second step: the events parsed and turned into documents."""
+    try:
+        events = opened.events()
         if not all(isinstance(e.get("id"), str) and e["id"] for e in events):
             raise PoisonMessage("every event needs a non-empty string id")
-        docs = [wire_to_document(tenant_id, e) for e in events]
+        docs = [wire_to_document(opened.tenant_id, e) for e in events]
     except PoisonMessage:
         raise
     except envelope.EnvelopeError as exc:
         raise PoisonMessage(str(exc)) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
-    return Decoded(message["ReceiptHandle"], message["MessageId"], tenant_id, events, docs)
+    return Decoded(
+        message["ReceiptHandle"],
+        message["MessageId"],
+        opened.tenant_id,
+        events,
+        docs,
+        receive_count(message),
+    )
+
+
+def decode(message: dict[str, Any]) -> Decoded:
+    return parse_message(*open_message(message))
+
+
+class ByteBudget:
+    """How many bytes of events the consumer loops may hold parsed at once.
+
+    A worker's memory grows with the events in hand (Python objects take several
+    times their JSON), so batches wait here for room rather than all parsing at
+    once; a batch larger than the whole budget runs alone, so none waits forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        async with self._room:
+            await self._room.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+            IN_HAND.set(self.used)
+        try:
+            yield
+        finally:
+            async with self._room:
+                self.used -= size
+                IN_HAND.set(self.used)
+                self._room.notify_all()
 
 
 class Consumer:
@@ -80,6 +149,7 @@ class Consumer:
         concurrency: int = 4,
         wait_seconds: int = 20,
         max_receives: int = 5,
+        max_batch_bytes: int = 12 * 2**20,
         rollups: RollupWriter | None = None,
         ring_size: int = 0,
     ) -> None:
@@ -92,7 +162,10 @@ class Consumer:
         self.redis = redis_client
         self.concurrency = concurrency
         self.wait_seconds = wait_seconds
+        # The queue's redrive maxReceiveCount decides when SQS dead-letters a message;
+        # this value (from settings) is replaced by the queue's own once it is read.
         self.max_receives = max_receives
+        self.budget = ByteBudget(max_batch_bytes)
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -101,6 +174,7 @@ class Consumer:
             asyncio.create_task(self._loop(i), name=f"consumer-{i}")
             for i in range(self.concurrency)
         ]
+        self._loops.append(asyncio.create_task(self._read_redrive(), name="consumer-redrive"))
 
     async def stop(self, grace: float) -> None:
         """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
@@ -148,8 +222,17 @@ class Consumer:
             if not messages:
                 continue
             RECEIVED.inc(len(messages))
-            # Shielded: SIGTERM lets the batch in hand finish rather than cutting it.
-            ok = await asyncio.shield(self.handle(messages))
+            try:
+                # Shielded: SIGTERM lets the batch in hand finish rather than cutting it.
+                ok = await asyncio.shield(self.handle(messages))
+            except Exception:
+                # Whatever went wrong, this loop must go on consuming: one bad batch
+                # must not silently stop the worker while /healthz still answers.
+                log.exception("batch failed; its messages will be redelivered")
+                FAILED.labels("unexpected").inc(len(messages))
+                for message in messages:
+                    self._count_if_last(receive_count(message), message.get("MessageId"))
+                ok = False
             if ok:
                 backoff = 0.5
             else:
@@ -162,10 +245,20 @@ class Consumer:
 
     async def handle(self, messages: list[dict[str, Any]]) -> bool:
         """Store, delete and publish one received batch. False if something must retry."""
-        decoded: list[Decoded] = []
+        opened: list[tuple[dict[str, Any], envelope.Opened]] = []
         for message in messages:
             try:
-                decoded.append(decode(message))
+                opened.append(open_message(message))
+            except PoisonMessage as exc:
+                self._poison(message, str(exc))
+        async with self.budget.hold(sum(o.size for _, o in opened)):
+            return await self._handle(opened)
+
+    async def _handle(self, opened: list[tuple[dict[str, Any], envelope.Opened]]) -> bool:
+        decoded: list[Decoded] = []
+        for message, body in opened:
+            try:
+                decoded.append(parse_message(message, body))
             except PoisonMessage as exc:
                 self._poison(message, str(exc))
         if not decoded:
@@ -179,8 +272,13 @@ class Consumer:
                 extra={"error": str(exc)[:300]},
             )
             FAILED.labels("store").inc(len(decoded))
+            for d in decoded:
+                self._count_if_last(d.receives, d.message_id)
             return False
         done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
+        for d, ok in zip(decoded, stored_ok, strict=True):
+            if not ok:
+                self._count_if_last(d.receives, d.message_id)
         if done:
             await self._delete(done)
             await self._publish(done, docs, new)
@@ -210,8 +308,17 @@ class Consumer:
                     )
         return stored_ok, new
 
+    def _count_if_last(self, receives: int, message_id: str | None) -> None:
+        """A message that failed on its last allowed receive goes to the DLQ next."""
+        if receives >= self.max_receives:
+            DEAD.inc()
+            log.error(
+                "message failed on its last allowed receive; SQS moves it to the dead-letter queue",
+                extra={"message_id": message_id, "receives": receives},
+            )
+
     def _poison(self, message: dict[str, Any], reason: str) -> None:
-        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        receives = receive_count(message)
         FAILED.labels("poison").inc()
         if receives >= self.max_receives:
             DEAD.inc()
@@ -225,8 +332,35 @@ class Consumer:
         )
 
     async def _store(self, decoded: list[Decoded]) -> tuple[list[bool], list[int] | None]:
-        """Which messages are wholly stored, and the indexes (in the batch's documents)
-        of the documents newly stored now (None: unknown, the insert failed as a whole)."""
+        """Which messages are wholly stored, and the indexes (in the batch's documents) of
+        the documents newly stored now (None: unknown, the insert failed as a whole).
+
+        A document the driver cannot encode fails the whole insert, so then each message
+        is stored alone: only the bad one stays behind."""
+        try:
+            return await self._insert(decoded)
+        except _Unencodable as exc:
+            if len(decoded) > 1:
+                oks: list[bool] = []
+                new: list[int] | None = []
+                offset = 0
+                for d in decoded:
+                    ok, part = await self._store([d])
+                    oks += ok
+                    if new is not None and part is not None:
+                        new += [offset + i for i in part]
+                    else:
+                        new = None
+                    offset += len(d.docs)
+                return oks, new
+            log.error(
+                "message holds an event the storage cannot encode; it will be dead-lettered",
+                extra={"message_id": decoded[0].message_id, "error": str(exc.__cause__)[:300]},
+            )
+            FAILED.labels("store").inc()
+            return [False], []
+
+    async def _insert(self, decoded: list[Decoded]) -> tuple[list[bool], list[int] | None]:
         docs: list[dict[str, Any]] = []
         owner: list[int] = []
         for i, d in enumerate(decoded):
@@ -264,6 +398,8 @@ class Consumer:
             )
             FAILED.labels("store").inc(len(decoded))
             return [False] * len(decoded), None
+        except (InvalidDocument, OverflowError) as exc:
+            raise _Unencodable() from exc
         finally:
             STORE_LATENCY.observe(time.perf_counter() - start)
         if failed:
@@ -326,3 +462,32 @@ class Consumer:
         except Exception as exc:  # live tail is best effort; storage already succeeded
             self._ring_stale |= stale | set(members)
             log.warning("publish failed", extra={"error": str(exc)[:300]})
+
+    async def _read_redrive(self) -> None:
+        """Once at start, retried until it succeeds: the queue's own maxReceiveCount."""
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self.sync_max_receives()
+                return
+            except Exception as exc:
+                log.warning("queue redrive policy unreadable", extra={"error": str(exc)[:300]})
+                await self._pause(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def sync_max_receives(self) -> None:
+        resp = await self.sqs.client.get_queue_attributes(
+            QueueUrl=await self.sqs.url(), AttributeNames=["RedrivePolicy"]
+        )
+        policy = resp.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            log.warning("the queue has no dead-letter queue; failing messages return forever")
+            return
+        receives = int(orjson.loads(policy)["maxReceiveCount"])
+        if receives != self.max_receives:
+            log.warning(
+                "the queue's maxReceiveCount differs from LOGSERVER_WORKER_MAX_RECEIVES; "
+                "using the queue's",
+                extra={"queue": receives, "setting": self.max_receives},
+            )
+            self.max_receives = receives

@@ -45,6 +45,7 @@ def stack() -> Iterator[ProcessGroup]:
             "LOGSERVER_ROLLUP_INTERVAL_SECONDS": "2",
             "LOGSERVER_QUERY_COUNT_LIMIT": "1000",
             "LOGSERVER_RECENT_EVENTS": "20",  # small: replays also reach past the ring
+            "LOGSERVER_DEAD_LETTER_POLL_SECONDS": "1",
             "LOGSERVER_STREAM_BUFFER_FRAMES": "16",
             "LOGSERVER_STREAM_HEARTBEAT_SECONDS": "2",
             "LOGSERVER_STREAM_SLOW_GRACE_SECONDS": "60",

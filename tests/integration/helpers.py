@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -63,3 +64,89 @@ async def ingest(
 
         await eventually(done, within=120)
     return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_replica(stack, name: str, service: str, env: dict[str, str] | None = None) -> str:
+    """Start one more process of ``service`` (the stack's own settings plus ``env``) on
+    a free port, under the stack's control; return its base URL. Stop it with
+    ``stack.stop(name)``; the session's teardown stops it too."""
+    from services.cli.stack import ProcSpec
+
+    base = stack.specs[service]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stack.add(
+        ProcSpec(
+            name,
+            base.argv,
+            {**base.env, **(env or {}), "LOGSERVER_PORT": str(port)},
+            ("http", f"{url}/healthz"),
+        )
+    )
+    stack.start(name)
+    stack.wait([name], timeout=90)
+    return url
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum over all label sets of sample ``name`` in a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+async def create_queue_pair(cfg, name: str, max_receives: int = 5) -> None:
+    """A queue ``name`` dead-lettering into ``name-dlq`` after ``max_receives``
+    receives, as the stack's own (for workers that must not touch the session's)."""
+    import orjson
+
+    async with sqs_client(cfg) as sqs:
+        dlq_url = (await sqs.create_queue(QueueName=f"{name}-dlq"))["QueueUrl"]
+        attrs = await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        redrive = {
+            "deadLetterTargetArn": attrs["Attributes"]["QueueArn"],
+            "maxReceiveCount": str(max_receives),
+        }
+        await sqs.create_queue(
+            QueueName=name, Attributes={"RedrivePolicy": orjson.dumps(redrive).decode()}
+        )
+
+
+async def queue_drained(cfg) -> None:
+    """Wait until the event queue holds no message, visible or in flight: whatever was
+    accepted before has been stored (or dead-lettered) by then."""
+
+    async with sqs_client(cfg) as sqs:
+        url = (await sqs.get_queue_url(QueueName="logserver-events"))["QueueUrl"]
+
+        async def empty() -> bool:
+            attrs = (
+                await sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )
+            )["Attributes"]
+            return all(int(v) == 0 for v in attrs.values())
+
+        await eventually(empty, within=60)
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """An API key sent directly, as HTTP Basic (what log shippers send)."""
+    import base64
+
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}

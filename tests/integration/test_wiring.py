@@ -13,7 +13,8 @@ from pymongo.errors import DuplicateKeyError
 
 from services.cli.stack import SERVICES, ProcessGroup, StackConfig
 from services.core.errorbus import ERRORS_CHANNEL
-from tests.integration.helpers import eventually, sqs_client
+from tests.integration.conftest import Api, bearer
+from tests.integration.helpers import eventually, sqs_client, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,10 @@ async def test_lost_backend_is_published_on_the_error_channel(
     stack.stop("mongodb")
     try:
         async with httpx.AsyncClient(base_url=cfg.service_url("auth"), timeout=10) as c:
-            assert (await c.get("/readyz")).status_code == 503
+            # auth stays ready (its JWKS needs only the keys) but reports the loss
+            ready = await c.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["mongodb"] != "ok"
 
         async def message():
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
@@ -181,7 +185,9 @@ async def test_redis_publish_reaches_a_subscriber(cfg: StackConfig) -> None:
         ("/api/v1/auth/does-not-exist", "auth"),
         ("/.well-known/jwks.json", "auth"),
         ("/api/v1/tenants/does-not-exist/x/y", "tenant"),
-        ("/api/v1/logs/stream/does-not-exist", "broadcast"),
+        ("/api/v1/logs/stream", "broadcast"),
+        # An event id that starts like the stream's path is the log service's.
+        ("/api/v1/logs/stream-1", "log"),
         ("/api/v1/logs/does-not-exist/x", "log"),
     ],
 )
@@ -197,3 +203,58 @@ async def test_gateway_rejects_unknown_paths_with_problem_json(gateway: httpx.As
     assert resp.status_code == 404
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["status"] == 404
+
+
+async def test_a_mongodb_outage_keeps_ingest_in_the_load_balancer(
+    stack: ProcessGroup, cfg: StackConfig, api: Api
+) -> None:
+    """Readiness follows what each service needs for its own traffic: without MongoDB
+    the log service stays ready and keeps accepting into SQS on its cached token
+    checks; the tenant service (all MongoDB) goes unready; every /readyz reports the loss."""
+    if "mongodb" not in stack.specs:
+        pytest.fail("mongodb is external here; this test needs the stack to run it")
+    tenant = await api.tenant("outage")
+    tokens = await api.role_tokens(tenant)
+    writer, reader = bearer(tokens["writer"]), bearer(tokens["viewer"])
+    before = await stored_total(api.http, reader)
+    # one accepted event first: the log service caches the writer's credential status
+    first = await api.http.post("/api/v1/logs", json={"message": "before"}, headers=writer)
+    assert first.status_code == 202, first.text
+    stack.stop("mongodb")
+    try:
+        async with (
+            httpx.AsyncClient(base_url=cfg.service_url("log"), timeout=10) as log_svc,
+            httpx.AsyncClient(base_url=cfg.service_url("tenant"), timeout=10) as tenant_svc,
+        ):
+
+            async def tenant_unready():
+                r = await tenant_svc.get("/readyz")
+                return r if r.status_code == 503 else None
+
+            await eventually(tenant_unready, within=20)
+            ready = await log_svc.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            body = ready.json()
+            assert body["status"] == "degraded"
+            assert body["checks"]["sqs"] == "ok" and body["checks"]["mongodb"] != "ok"
+            assert body["required"] == ["sqs"] and "mongodb" in body["degraded"]
+            metrics = (await log_svc.get("/metrics")).text
+            assert (
+                'logserver_dependency_up{dependency="mongodb",required="false",service="log"} 0.0'
+                in metrics
+            )
+            during = await api.http.post(
+                "/api/v1/logs", json={"message": "during the outage"}, headers=writer
+            )
+            assert during.status_code == 202, during.text
+    finally:
+        stack.start("mongodb")
+        stack.wait(["mongodb"], timeout=90)
+
+    async def stored():
+        try:
+            return await stored_total(api.http, reader) >= before + 2
+        except AssertionError:
+            return False  # the log service may still be reconnecting
+
+    await eventually(stored, within=90)

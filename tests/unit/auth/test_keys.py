@@ -1,4 +1,5 @@
-"""The signing key ring: RFC 7638 kids, the newest key signs, a public-only JWKS."""
+"""The signing key ring: RFC 7638 kids, two-phase rotation (published first, signing from
+its scheduled time, published until its tokens expired), a public-only JWKS."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import base64
 import hashlib
 import os
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from services.auth.keys import KeyRing, generate_pem, public_jwk
+from services.auth.keys import (
+    KeyRing,
+    Scheduled,
+    SigningKey,
+    generate_pem,
+    public_jwk,
+    read_keys,
+)
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -71,10 +80,95 @@ def test_kid_is_stable_across_loads(pem_a: bytes, pem_b: bytes) -> None:
     assert first.keys[0].kid != first.keys[1].kid
 
 
-def test_last_key_signs(pem_a: bytes, pem_b: bytes) -> None:
+def test_without_a_schedule_the_first_key_signs(pem_a: bytes, pem_b: bytes) -> None:
+    """Before the shared schedule is known, a rotation's old key signs: every verifier has it."""
     ring = KeyRing.from_pems([pem_a, pem_b])
-    assert ring.signing.kid == rfc7638_thumbprint(pem_b)
-    assert ring.signing.private_pem == pem_b
+    assert ring.signing.kid == rfc7638_thumbprint(pem_a)
+    assert ring.signing.private_pem == pem_a
+
+
+# --- two-phase rotation: published first, signing from `signs_from` on -------------
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def scheduled(key: SigningKey, signs_from: datetime, signed_until: datetime | None = None):
+    return Scheduled(key.kid, key.jwk, signs_from, signed_until)
+
+
+def test_a_new_key_signs_only_from_its_scheduled_time(pem_a: bytes, pem_b: bytes) -> None:
+    ring = KeyRing.from_pems([pem_a, pem_b])
+    old, new = ring.keys
+    ring.apply_schedule([scheduled(old, T0 - HOUR), scheduled(new, T0 + HOUR)])
+    assert ring.signing_at(T0).kid == old.kid
+    assert ring.signing_at(T0 + HOUR - timedelta(seconds=1)).kid == old.kid
+    assert ring.signing_at(T0 + HOUR).kid == new.kid
+    # published from the start, while it does not sign yet
+    assert {k["kid"] for k in ring.published(T0)} == {old.kid, new.kid}
+
+
+def test_the_key_whose_time_came_last_signs_whatever_its_name(pem_a: bytes, pem_b: bytes) -> None:
+    ring = KeyRing.from_pems([pem_a, pem_b])
+    first, second = ring.keys
+    ring.apply_schedule([scheduled(first, T0 - timedelta(minutes=1)), scheduled(second, T0 - HOUR)])
+    assert ring.signing_at(T0).kid == first.kid
+
+
+def test_when_no_key_is_due_the_one_published_longest_signs(pem_a: bytes, pem_b: bytes) -> None:
+    """A first start (every key just scheduled) signs with the longest-known key."""
+    ring = KeyRing.from_pems([pem_a, pem_b])
+    first, second = ring.keys
+    ring.apply_schedule([scheduled(first, T0 + 2 * HOUR), scheduled(second, T0 + HOUR)])
+    assert ring.signing_at(T0).kid == second.kid
+
+
+def test_a_scheduled_key_without_its_file_is_published_not_signing(
+    pem_a: bytes, pem_b: bytes
+) -> None:
+    """A replica whose copy of the key file has not arrived yet still publishes the key."""
+    holds_a = KeyRing.from_pems([pem_a])
+    b = KeyRing.from_pems([pem_b]).keys[0]
+    holds_a.apply_schedule([scheduled(holds_a.keys[0], T0 - HOUR), scheduled(b, T0 - 1 * HOUR / 2)])
+    assert holds_a.signing_at(T0).kid == holds_a.keys[0].kid  # it cannot sign with b
+    published = holds_a.published(T0)
+    assert [k["kid"] for k in published] == [holds_a.keys[0].kid, b.kid]
+    assert not PRIVATE_MEMBERS & set(published[1])
+
+
+def test_a_retired_key_stays_published_until_its_last_token_expired(
+    pem_a: bytes, pem_b: bytes
+) -> None:
+    ring = KeyRing.from_pems([pem_b], retain=HOUR)  # the old key's file is gone already
+    old = KeyRing.from_pems([pem_a]).keys[0]
+    last_signed = T0 - timedelta(minutes=10)
+    ring.apply_schedule(
+        [scheduled(old, T0 - 5 * HOUR, signed_until=last_signed), scheduled(ring.keys[0], T0)]
+    )
+    assert old.kid in {k["kid"] for k in ring.published(last_signed + HOUR - timedelta(seconds=1))}
+    assert old.kid not in {k["kid"] for k in ring.published(last_signed + HOUR)}
+    # never used to sign: published for `retain` after its signing time
+    assert Scheduled(old.kid, old.jwk, T0).published_until(HOUR) == T0 + HOUR
+
+
+def test_replace_keys_keeps_the_ring_when_a_read_finds_nothing(pem_a: bytes, pem_b: bytes) -> None:
+    ring = KeyRing.from_pems([pem_a])
+    ring.replace_keys([])
+    assert [k.kid for k in ring.keys] == [rfc7638_thumbprint(pem_a)]
+    ring.replace_keys(KeyRing.from_pems([pem_b]).keys)
+    assert [k.kid for k in ring.keys] == [rfc7638_thumbprint(pem_b)]
+
+
+def test_read_keys_reuses_parsed_keys_and_names_them(
+    tmp_path: Path, pem_a: bytes, pem_b: bytes
+) -> None:
+    (tmp_path / "key-1.pem").write_bytes(pem_a)
+    first = read_keys(tmp_path)
+    (tmp_path / "key-2.pem").write_bytes(pem_b)
+    again = read_keys(tmp_path, {k.private_pem: k for k in first})
+    assert [k.name for k in again] == ["key-1.pem", "key-2.pem"]
+    assert again[0].jwk is first[0].jwk  # not parsed again
+    assert again[1].kid == rfc7638_thumbprint(pem_b)
 
 
 def test_jwks_lists_every_key_without_private_parts(pem_a: bytes, pem_b: bytes) -> None:
@@ -131,16 +225,16 @@ def test_generate_pem_is_an_unencrypted_rsa_private_key() -> None:
 # --- loading from a directory ------------------------------------------------------
 
 
-def test_load_picks_the_newest_file_name_to_sign(
-    tmp_path: Path, pem_a: bytes, pem_b: bytes
-) -> None:
-    # Written newest-first, so only the name order can make b the signing key.
+def test_load_orders_the_keys_by_file_name(tmp_path: Path, pem_a: bytes, pem_b: bytes) -> None:
+    # Written newest-first, so only the name order can put a first.
     (tmp_path / "key-20260101.pem").write_bytes(pem_b)
     (tmp_path / "key-20250101.pem").write_bytes(pem_a)
     (tmp_path / "README.txt").write_text("not a key")
     ring = KeyRing.load(tmp_path, generate=False)
     assert [k.kid for k in ring.keys] == [rfc7638_thumbprint(pem_a), rfc7638_thumbprint(pem_b)]
-    assert ring.signing.kid == rfc7638_thumbprint(pem_b)
+    assert [k.name for k in ring.keys] == ["key-20250101.pem", "key-20260101.pem"]
+    # the old key signs until the schedule says the new one may
+    assert ring.signing.kid == rfc7638_thumbprint(pem_a)
 
 
 def test_load_is_stable(tmp_path: Path, pem_a: bytes) -> None:

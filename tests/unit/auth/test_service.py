@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from jose import jwt
 
 from services.auth import service
-from services.auth.keys import KeyRing
+from services.auth.keys import KeyRing, Scheduled
 from services.auth.service import InvalidClient, TokenIssuer
 
 NOW = int(time.time())
@@ -27,7 +28,16 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def ring(pem_a: bytes, pem_b: bytes) -> KeyRing:
-    return KeyRing.from_pems([pem_a, pem_b])
+    """Mid-rotation, after the new key's activation: the newer key signs."""
+    ring = KeyRing.from_pems([pem_a, pem_b])
+    old, new = ring.keys
+    ring.apply_schedule(
+        [
+            Scheduled(old.kid, old.jwk, datetime(2020, 1, 1, tzinfo=UTC)),
+            Scheduled(new.kid, new.jwk, datetime(2021, 1, 1, tzinfo=UTC)),
+        ]
+    )
+    return ring
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ def render_nginx(ports: Ports, data_dir: str = "/data/nginx") -> str:
     return Template(TEMPLATE.read_text()).safe_substitute(
         user_directive="",
         data_dir=data_dir,
+        console_dir="/data/console",
+        console_headers="/repo/docker/console-headers.conf",
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,
@@ -99,7 +101,7 @@ def test_nginx_template_fills_every_placeholder() -> None:
     assert "${" in TEMPLATE.read_text()
     conf = render_nginx(distinct_ports())
     assert "${" not in conf
-    assert not re.search(r"\$\{?(user_directive|data_dir|\w+_port)\b", conf)
+    assert not re.search(r"\$\{?(user_directive|data_dir|console_\w+|\w+_port)\b", conf)
 
 
 def test_nginx_template_keeps_nginx_variables() -> None:
@@ -122,6 +124,8 @@ def test_nginx_template_placeholders_are_the_substituted_ones() -> None:
     assert placeholders == {
         "user_directive",
         "data_dir",
+        "console_dir",
+        "console_headers",
         "gateway_port",
         "auth_port",
         "tenant_port",
@@ -167,6 +171,8 @@ def test_build_stack_writes_configs_and_process_list(tmp_path: Path, no_tools: N
     assert "bind-port = 19324" in emq and 'bind-hostname = "127.0.0.1"' in emq
     assert 'deadLettersQueue { name = "logserver-events-dlq", maxReceiveCount = 4 }' in emq
     assert "defaultVisibilityTimeout = 17 seconds" in emq
+    # the worker counts dead letters by the same number
+    assert {p.name: p for p in cfg.procs}["worker"].env["LOGSERVER_WORKER_MAX_RECEIVES"] == "4"
 
     assert cfg.mongodb_url == "mongodb://127.0.0.1:37017"
     assert cfg.sqs_endpoint_url == "http://127.0.0.1:19324"
@@ -196,6 +202,7 @@ def test_build_stack_uses_external_backends_from_env(
     env = cfg.procs[0].env
     assert env["LOGSERVER_MONGODB_URL"] == "mongodb://db.example:27017"
     assert env["X"] == "1"
+    assert "LOGSERVER_WORKER_MAX_RECEIVES" not in env  # an external queue's: read from it
 
 
 def test_stack_config_round_trips(tmp_path: Path, no_tools: None) -> None:

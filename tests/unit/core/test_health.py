@@ -1,13 +1,18 @@
-"""Readiness: probes with a timeout, and one error-bus event per lost dependency."""
+"""Readiness: probes with a timeout, one error-bus event per lost dependency, and only
+the required checks deciding `/readyz`."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
-from services.core.health import Readiness
+from services.core.app import ops_router
+from services.core.health import NOT_REGISTERED, Readiness
 
 
 class FakeBus:
@@ -133,3 +138,105 @@ async def test_adding_a_probe_with_the_same_name_replaces_it(readiness: Readines
     readiness.add("startup", refused)
     readiness.add("startup", ok)
     assert await readiness.check() == {"startup": "ok"}
+
+
+# --- required checks decide, the others are reported -------------------------------
+
+
+async def test_only_required_checks_block(bus: FakeBus) -> None:
+    readiness = Readiness(bus, timeout=0.05, service="log")  # type: ignore[arg-type]
+    readiness.require(["sqs"])
+    readiness.add("sqs", ok)
+    readiness.add("mongodb", refused)
+    report = await readiness.check()
+    assert report["mongodb"] != "ok"
+    assert readiness.blocking(report) == []
+    assert readiness.decides("sqs") and not readiness.decides("mongodb")
+
+    readiness.add("sqs", refused)
+    assert readiness.blocking(await readiness.check()) == ["sqs"]
+
+
+async def test_without_a_required_list_every_check_decides(readiness: Readiness) -> None:
+    readiness.add("mongodb", refused)
+    readiness.add("redis", ok)
+    assert readiness.blocking(await readiness.check()) == ["mongodb"]
+
+
+async def test_a_required_check_nobody_registered_blocks(readiness: Readiness) -> None:
+    readiness.require(["signing-keys"])
+    readiness.add("mongodb", ok)
+    report = await readiness.check()
+    assert report["signing-keys"] == NOT_REGISTERED
+    assert readiness.blocking(report) == ["signing-keys"]
+
+
+async def test_gauge_per_dependency(bus: FakeBus) -> None:
+    readiness = Readiness(bus, timeout=0.05, service="gauge-test")  # type: ignore[arg-type]
+    readiness.require(["sqs"])
+    readiness.add("sqs", ok)
+    readiness.add("mongodb", refused)
+    await readiness.check()
+
+    def value(dependency: str, required: str) -> float | None:
+        return REGISTRY.get_sample_value(
+            "logserver_dependency_up",
+            {"service": "gauge-test", "dependency": dependency, "required": required},
+        )
+
+    assert value("sqs", "true") == 1
+    assert value("mongodb", "false") == 0
+    readiness.add("mongodb", ok)
+    await readiness.check()
+    assert value("mongodb", "false") == 1
+
+
+def _ops_app(readiness: Readiness) -> FastAPI:
+    app = FastAPI()
+    app.state.readiness = readiness
+    app.include_router(ops_router())
+    return app
+
+
+async def _readyz(readiness: Readiness) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_ops_app(readiness))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/readyz")
+
+
+async def test_readyz_stays_200_when_only_an_optional_check_fails(bus: FakeBus) -> None:
+    readiness = Readiness(bus, timeout=0.05)  # type: ignore[arg-type]
+    readiness.require(["sqs"])
+    readiness.add("sqs", ok)
+    readiness.add("mongodb", refused)
+    resp = await _readyz(readiness)
+    assert resp.status_code == 200
+    assert resp.json() == {
+        "status": "degraded",
+        "checks": {"sqs": "ok", "mongodb": "ConnectionRefusedError: nobody listens on 27017"},
+        "required": ["sqs"],
+        "degraded": ["mongodb"],
+    }
+
+
+async def test_readyz_503_names_the_required_check_and_reports_all(bus: FakeBus) -> None:
+    readiness = Readiness(bus, timeout=0.05)  # type: ignore[arg-type]
+    readiness.require(["sqs"])
+    readiness.add("sqs", hang)
+    readiness.add("mongodb", refused)
+    resp = await _readyz(readiness)
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["retry-after"] == "5"
+    body = resp.json()
+    assert body["detail"] == "Not ready: sqs (no answer within 0.05s)"
+    assert set(body["checks"]) == {"sqs", "mongodb"}
+    assert body["required"] == ["sqs"] and body["degraded"] == ["mongodb"]
+
+
+async def test_readyz_all_ok(bus: FakeBus) -> None:
+    readiness = Readiness(bus, timeout=0.05)  # type: ignore[arg-type]
+    readiness.add("redis", ok)
+    resp = await _readyz(readiness)
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "ready"

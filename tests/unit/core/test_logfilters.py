@@ -108,18 +108,22 @@ def test_unknown_and_operator_params_rejected_all_listed():
             ("service[$ne]", "x"),
             ("attributes.$where", "1"),
             ("bogus", "1"),
-            ("attributes.a.b", "1"),
+            ("attributes.a..b", "1"),
             ("attributes.", "1"),
-            ("attributes." + "k" * 65, "1"),
+            ("attributes." + "k" * 129, "1"),
+            ("attributes..a", "1"),
+            ("attributes.a.", "1"),
             ("service", "ok"),
         )
     assert fields_of(info.value) == [
         "service[$ne]",
         "attributes.$where",
         "bogus",
-        "attributes.a.b",
+        "attributes.a..b",
         "attributes.",
-        "attributes." + "k" * 65,
+        "attributes." + "k" * 129,
+        "attributes..a",
+        "attributes.a.",
     ]
     assert info.value.status == 422
     assert info.value.detail.startswith("service[$ne]: unknown parameter")
@@ -477,3 +481,44 @@ def test_matches_bool_is_not_a_number():
 def test_matches_array_attribute_like_mongodb():
     f = flt(("attributes.tags", "red"))
     assert f.matches({"level": "INFO", "attributes": {"tags": ["red", "blue"]}})
+
+
+# --- dotted attribute names (OpenTelemetry, ECS) ---------------------------------------
+
+
+def test_dotted_attribute_matches_the_dotted_key_or_the_nested_path():
+    f = flt(("attributes.http.request.method", "GET"), ("attributes.stage", "prod"))
+    assert f.attributes == (("http.request.method", "GET"), ("stage", "prod"))
+    candidates = {"$in": ["GET"]}
+    assert f.to_mongo("acme") == {
+        "tenant_id": "acme",
+        "attributes.stage": {"$in": ["prod"]},
+        "$or": [
+            {"attributes.http\uff0erequest\uff0emethod": candidates},
+            {"attributes.http.request.method": candidates},
+        ],
+    }
+
+
+def test_two_dotted_attributes_are_both_required():
+    q = flt(("attributes.a.b", "1"), ("attributes.c.d", "2")).to_mongo("t")
+    assert [list(c) for c in q["$and"]] == [["$or"], ["$or"]]
+    assert "$or" not in q
+
+
+@pytest.mark.parametrize(
+    ("attributes", "hit"),
+    [
+        ({"http.request.method": "GET"}, True),  # as OpenTelemetry writes it
+        ({"http": {"request": {"method": "GET"}}}, True),  # as nested JSON (ECS)
+        ({"http": [{"request": {"method": "POST"}}, {"request": {"method": "GET"}}]}, True),
+        ({"http": {"request": {"method": ["PUT", "GET"]}}}, True),
+        ({"http.request.method": "POST"}, False),
+        ({"http": {"request.method": "GET"}}, False),  # neither form
+        ({"http": "GET"}, False),
+        ({}, False),
+    ],
+)
+def test_dotted_attribute_live_tail_twin(attributes, hit):
+    f = flt(("attributes.http.request.method", "GET"))
+    assert f.matches({"level": "INFO", "attributes": attributes}) is hit

@@ -121,3 +121,34 @@ def test_parse_level():
     assert parse_level(" Warn ") == "WARNING"
     assert parse_level("fatal") == "CRITICAL"
     assert parse_level("verbose") is None
+
+
+def test_dotted_keys_are_stored_with_a_substitute_and_read_back_as_written():
+    wire = {
+        **WIRE,
+        "attributes": {"http.request.method": "GET", "k8s": {"pod.name": "p-1"}, "plain": 1},
+        "metadata": {"list": [{"a.b": 1}, 2]},
+    }
+    doc = wire_to_document("acme", wire)
+    assert doc["attributes"] == {
+        "http\uff0erequest\uff0emethod": "GET",
+        "k8s": {"pod\uff0ename": "p-1"},
+        "plain": 1,
+    }
+    assert doc["metadata"] == {"list": [{"a\uff0eb": 1}, 2]}
+    assert not any("." in key for key in doc["attributes"])  # MongoDB would read a path
+    assert wire["attributes"]["http.request.method"] == "GET"  # input not mutated
+    back = document_to_api(doc)
+    assert back["attributes"] == wire["attributes"]
+    assert back["metadata"] == wire["metadata"]
+
+
+def test_objects_without_dotted_keys_are_not_copied():
+    doc = wire_to_document("acme", WIRE)
+    assert doc["attributes"] is WIRE["attributes"]
+    assert doc["metadata"] is WIRE["metadata"]
+
+
+@pytest.mark.parametrize(("text", "level"), [("emerg", "CRITICAL"), ("informational", "INFO")])
+def test_syslog_severity_keywords(text, level):
+    assert parse_level(text) == level

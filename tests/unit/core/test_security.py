@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.core.apikeys import MachineCredential
 from services.core.app import install_error_handlers
 from services.core.errors import Unauthorized
 from services.core.principal import Principal
 from services.core.security import (
     Authenticated,
     LogsExport,
+    LogsWrite,
     bearer_from_header,
     token_from_websocket_protocols,
 )
@@ -88,6 +91,17 @@ class FakeCredentials:
             raise Unauthorized("revoked")
 
 
+class FakeApiKeys:
+    """Accepts ``key-writer:pw`` (tenant acme) and ``key-admin:pw`` (platform admin)."""
+
+    async def authenticate(self, credential: MachineCredential) -> Principal:
+        if credential.secret != "pw" or credential.client_id not in ("key-writer", "key-admin"):
+            raise Unauthorized("bad key")
+        if credential.client_id == "key-admin":
+            return Principal("key-admin", "*", "admin", "", 0)
+        return Principal("key-writer", "acme", "writer", "", 0)
+
+
 def _p(sub: str, tenant: str, role: str) -> Principal:
     return Principal(sub=sub, tenant_claim=tenant, role=role, jti="j", expires_at=2**31)
 
@@ -109,6 +123,11 @@ async def client(creds: FakeCredentials) -> AsyncIterator[httpx.AsyncClient]:
         }
     )
     app.state.credentials = creds
+    app.state.apikeys = FakeApiKeys()
+
+    @app.post("/ingest")
+    async def ingest(principal: LogsWrite) -> dict:
+        return {"tenant": principal.tenant, "sub": principal.sub}
 
     @app.get("/export")
     async def export(principal: LogsExport) -> dict:
@@ -168,3 +187,48 @@ async def test_revoked_credential_is_401_even_with_valid_token(
     resp = await client.get("/me", headers={"Authorization": "Bearer t-viewer"})
     assert resp.status_code == 401
     assert creds.checked == ["k-viewer"]
+
+
+# --- API keys sent directly: ingest only ---------------------------------------------
+
+BASIC_WRITER = "Basic " + base64.b64encode(b"key-writer:pw").decode()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [BASIC_WRITER, "ApiKey " + base64.b64encode(b"key-writer:pw").decode()],
+)
+async def test_ingest_takes_an_api_key_directly(client: httpx.AsyncClient, authorization):
+    resp = await client.post("/ingest", headers={"Authorization": authorization})
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"tenant": "acme", "sub": "key-writer"}
+
+
+async def test_an_api_key_cannot_act_on_another_tenant(client: httpx.AsyncClient):
+    resp = await client.post("/ingest", headers={"Authorization": BASIC_WRITER, "X-Tenant-ID": "x"})
+    assert resp.status_code == 403
+
+
+async def test_a_platform_admin_key_names_its_tenant(client: httpx.AsyncClient):
+    admin = "Basic " + base64.b64encode(b"key-admin:pw").decode()
+    resp = await client.post("/ingest", headers={"Authorization": admin, "X-Tenant-ID": "globex"})
+    assert resp.json() == {"tenant": "globex", "sub": "key-admin"}
+
+
+async def test_ingest_without_credentials_offers_both_schemes(client: httpx.AsyncClient):
+    resp = await client.post("/ingest")
+    assert resp.status_code == 401
+    assert "Basic" in resp.headers["www-authenticate"]
+    assert "API key" in resp.json()["detail"]
+
+
+async def test_a_wrong_api_key_is_401(client: httpx.AsyncClient):
+    wrong = "Basic " + base64.b64encode(b"key-writer:nope").decode()
+    resp = await client.post("/ingest", headers={"Authorization": wrong})
+    assert resp.status_code == 401
+
+
+async def test_api_keys_sent_directly_do_not_read(client: httpx.AsyncClient):
+    resp = await client.get("/export", headers={"Authorization": BASIC_WRITER})
+    assert resp.status_code == 401
+    assert "/api/v1/auth/token" in resp.json()["detail"]

@@ -163,7 +163,7 @@ async def test_key_rotation_both_keys_accepted(pem_a: bytes, pem_b: bytes, clock
     ring = KeyRing.from_pems([pem_a, pem_b])
     verifier = TokenVerifier(Source(ring), issuer=ISS, audience=AUD)
     old = sign(KeyRing.from_pems([pem_a]), claims(sub="old"))
-    new = sign(ring, claims(sub="new"))
+    new = sign(KeyRing.from_pems([pem_b]), claims(sub="new"))
     assert (await verifier.verify(old)).sub == "old"
     assert (await verifier.verify(new)).sub == "new"
 

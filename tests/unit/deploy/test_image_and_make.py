@@ -31,8 +31,12 @@ def test_dockerfile_is_multi_stage_python_311_slim():
     assert m and m.group(1).startswith("python:3.11-slim"), "python:3.11-slim base"
     stages = _stages(text)
     assert next(iter(stages)) == "builder"
-    for base, _ in stages.values():
-        assert base in ("${PYTHON_IMAGE}", *stages), base
+    for name, (base, _) in stages.items():
+        # The console stage is nginx serving static files; every other is Python.
+        allowed = ("${NGINX_IMAGE}",) if name == "console" else ("${PYTHON_IMAGE}", *stages)
+        assert base in allowed, (name, base)
+    m = re.search(r"^ARG NGINX_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert m and "nginx-unprivileged" in m.group(1), "the console runs as non-root nginx"
 
 
 def test_dockerfile_final_image_is_non_root_without_compilers():
@@ -61,6 +65,22 @@ def test_dockerfile_installs_the_lock_then_the_project_without_deps():
     text = DOCKERFILE.read_text()
     assert re.search(r"pip install --no-deps -r", text)
     assert re.search(r"pip install --no-deps \.", text)
+
+
+def test_console_stage_serves_the_built_files_as_non_root():
+    stages = _stages(DOCKERFILE.read_text())
+    names = list(stages)
+    assert "console" in stages and names[-1] != "console"  # not the default target
+    lines = stages["console"][1]
+    assert "COPY --from=builder /src/console-dist /usr/share/nginx/html" in lines
+    assert "COPY docker/console-headers.conf /etc/nginx/console-headers.conf" in lines
+    assert [line for line in lines if line.startswith("USER ")] == ["USER 101:101"]
+    builder = "\n".join(stages["builder"][1])
+    assert "python -m services.cli.console /src/console-dist" in builder
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
+    for kept in ("!docker/console-nginx.conf", "!docker/console-headers.conf"):
+        assert kept in ignore, kept
+    assert "console" not in ignore
 
 
 def test_dockerignore_keeps_the_context_small():

@@ -18,13 +18,17 @@ def test_canonical_routes_are_the_contract():
         Route("/api/v1/auth", "Prefix", "auth"),
         Route("/.well-known/jwks.json", "Exact", "auth"),
         Route("/api/v1/tenants", "Prefix", "tenant"),
-        Route("/api/v1/logs/stream", "Prefix", "broadcast"),
+        Route("/api/v1/logs/stream", "Exact", "broadcast"),
         Route("/api/v1/logs", "Prefix", "log"),
+        Route("/otlp", "Prefix", "log"),
+        Route("/loki", "Prefix", "log"),
+        Route("/es", "Prefix", "log"),
+        Route("/", "Prefix", "console"),
     )
     routes = k8s_routes.ROUTES
     assert routes == contract
     services = {r.service for r in k8s_routes.ROUTES}
-    assert services <= set(k8s_routes.SERVICES)
+    assert services <= {*k8s_routes.SERVICES, k8s_routes.CONSOLE}
     assert "worker" not in services  # no public route
 
 
@@ -83,7 +87,7 @@ def test_forward_auth_covers_api_and_stream_but_not_auth(rendered):
     url_key = "nginx.ingress.kubernetes.io/auth-url"
     for route in k8s_routes.ROUTES:
         notes = _ingress_of(objects, route.path)["metadata"].get("annotations", {})
-        if route.service == "auth":
+        if route.service in ("auth", k8s_routes.CONSOLE):  # token and console: no token yet
             assert url_key not in notes, route
         else:
             assert notes[url_key] == (
@@ -109,14 +113,15 @@ def test_aws_ingresses_are_one_alb_with_stream_first(rendered):
         assert notes["alb.ingress.kubernetes.io/scheme"] == "internet-facing"
         assert notes["alb.ingress.kubernetes.io/target-type"] == "ip"
         assert notes["alb.ingress.kubernetes.io/group.name"] == "logserver"
-        attrs = notes["alb.ingress.kubernetes.io/load-balancer-attributes"]
-        assert "idle_timeout.timeout_seconds=3600" in attrs.split(",")
         order[name] = int(notes["alb.ingress.kubernetes.io/group.order"])
     # ALB does not prefer the longest prefix: the stream rule must be evaluated
     # before /api/v1/logs.
     stream = _ingress_of(objects, "/api/v1/logs/stream")["metadata"]["name"]
     logs = _ingress_of(objects, "/api/v1/logs")["metadata"]["name"]
     assert order[stream] < order[logs]
+    # The console's / matches every path: the catch-all comes last.
+    console = _ingress_of(objects, "/")["metadata"]["name"]
+    assert order[console] == max(order.values())
     assert len(set(order.values())) == len(order)
     one(objects, "Ingress", stream)
 
@@ -148,6 +153,24 @@ def test_nginx_parser_reads_prefix_exact_and_ignores_non_proxies():
         Route("/.well-known/jwks.json", "Exact", "auth"),
         Route("/api/v1/logs/stream", "Prefix", "broadcast"),
     }
+
+
+def test_nginx_parser_reads_the_console_location_as_a_route():
+    conf = """
+    location ^~ /api/v1/logs { proxy_pass http://log; }
+    location / {
+      root /srv/console;
+      location = / { try_files /index.html =404; }
+      location ^~ /assets/ { add_header Cache-Control immutable; }
+      return 404;
+    }
+    """
+    assert k8s_routes.nginx_routes(conf) == {
+        Route("/api/v1/logs", "Prefix", "log"),
+        Route("/", "Prefix", "console"),
+    }
+    with pytest.raises(ValueError, match="prefix"):
+        k8s_routes.nginx_routes("location = /x { root /srv; }")
 
 
 def test_nginx_parser_rejects_other_location_forms():

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from services.core.errors import NotFound, ValidationFailed
-from services.log.query import LogRepository, decode_cursor, encode_cursor
+from services.log.query import LogRepository, decode_cursor, encode_cursor, roll_up
 
 
 def raw_cursor(value) -> str:
@@ -110,3 +110,31 @@ async def test_get_never_returns_another_tenants_event():
     logs = OneDoc({**STORED, "tenant_id": "other"})
     with pytest.raises(NotFound):
         await LogRepository({"logs": logs}).get("acme", "e1")  # type: ignore[arg-type]
+
+
+def test_roll_up_counts_per_value_and_stacks_each_bucket() -> None:
+    def group(minute: str | None, key: str | None, count: int) -> dict:
+        gid: dict = {}
+        if minute:
+            gid["m"] = datetime.fromisoformat(minute).replace(tzinfo=UTC)
+        if key:
+            gid["k"] = key
+        return {"_id": gid, "count": count}
+
+    groups = [
+        group("2026-03-01T10:01:00", "ERROR", 2),
+        group("2026-03-01T10:59:00", "INFO", 3),
+        group("2026-03-01T10:30:00", "ERROR", 1),
+        group("2026-03-01T12:00:00", None, 4),  # no level: "(none)"
+        group(None, "DEBUG", 5),  # no minute: counted, not in the histogram
+    ]
+    counts, histogram = roll_up(groups, 3600)
+    assert counts == {"ERROR": 3, "INFO": 3, "(none)": 4, "DEBUG": 5}
+    assert histogram == [
+        {
+            "start": datetime(2026, 3, 1, 10, tzinfo=UTC),
+            "count": 6,
+            "counts": {"ERROR": 3, "INFO": 3},
+        },
+        {"start": datetime(2026, 3, 1, 12, tzinfo=UTC), "count": 4, "counts": {"(none)": 4}},
+    ]

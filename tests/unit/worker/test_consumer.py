@@ -1,19 +1,23 @@
-"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis."""
+"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis,
+and the byte budget that bounds the events a worker holds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import bson
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from services.core import envelope
-from services.worker.consumer import Consumer, PoisonMessage, decode
+from services.worker.consumer import ByteBudget, Consumer, PoisonMessage, decode
 
 QUEUE_URL = "http://sqs.local/000000000000/logs"
 
@@ -52,6 +56,8 @@ class FakeLogs:
         self.calls.append((list(docs), ordered))
         if self.error is not None:
             raise self.error
+        for doc in docs:
+            bson.encode(doc)  # as the driver does before sending: may raise
         return SimpleNamespace(inserted_ids=[d["_id"] for d in docs])
 
 
@@ -453,3 +459,189 @@ async def test_ring_gets_new_events_once_and_a_redelivery_invalidates_it():
         json.loads(m)["id"] for op, (k, *rest) in w2.redis.ring if op == "zadd" for m in rest[0]
     ]
     assert added == ["a1", "a3"]
+
+
+# --- the memory bound: events in hand --------------------------------------------------
+
+
+async def test_budget_lets_batches_in_while_they_fit():
+    budget = ByteBudget(100)
+    async with budget.hold(60), budget.hold(40):
+        assert budget.used == 100
+    assert budget.used == 0
+
+
+async def test_budget_holds_a_batch_until_there_is_room():
+    budget = ByteBudget(100)
+    order: list[str] = []
+    first_in = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with budget.hold(70):
+            first_in.set()
+            await release_first.wait()
+            order.append("first done")
+
+    async def second() -> None:
+        async with budget.hold(50):
+            order.append("second in")
+
+    one = asyncio.create_task(first())
+    await first_in.wait()
+    two = asyncio.create_task(second())
+    await asyncio.sleep(0.01)
+    assert order == [] and budget.used == 70  # 70 + 50 > 100: second waits
+    release_first.set()
+    await asyncio.gather(one, two)
+    assert order == ["first done", "second in"]
+
+
+async def test_a_batch_larger_than_the_budget_runs_alone():
+    budget = ByteBudget(10)
+    async with budget.hold(1000):
+        assert budget.used == 1000
+    assert budget.used == 0
+
+
+async def test_handle_parses_a_batch_only_within_the_budget():
+    """Two batches that do not fit together: the second is parsed and stored only
+    after the first finished, so the worker never holds both."""
+    w = World()
+    big = [event(f"e{i}", message="x" * 2000) for i in range(20)]
+    m1, m2 = message(1, "acme", big), message(2, "acme", big)
+    w.consumer.budget = ByteBudget(len(m1["Body"]) + 100)
+    gate = asyncio.Event()
+    seen_used: list[int] = []
+    original = w.logs.insert_many
+
+    async def slow_insert(docs: list[dict], ordered: bool = True) -> Any:
+        seen_used.append(w.consumer.budget.used)
+        await gate.wait()
+        return await original(docs, ordered)
+
+    w.logs.insert_many = slow_insert  # type: ignore[method-assign]
+    one = asyncio.create_task(w.consumer.handle([m1]))
+    two = asyncio.create_task(w.consumer.handle([m2]))
+    await asyncio.sleep(0.02)
+    assert len(seen_used) == 1  # only one batch got to storing
+    gate.set()
+    assert await one is True and await two is True
+    assert seen_used == [len(m1["Body"]), len(m2["Body"])]
+    assert w.consumer.budget.used == 0
+
+
+# --- what reaches the dead-letter queue ----------------------------------------------------
+
+
+def dead_lettered() -> float:
+    return REGISTRY.get_sample_value("logserver_worker_messages_dead_lettered_total") or 0.0
+
+
+def nested_array_refused() -> BulkWriteError:
+    """FerretDB v1's answer to an array inside an array."""
+    return BulkWriteError(
+        {
+            "writeErrors": [{"index": 0, "code": 2, "errmsg": "nested arrays are not supported"}],
+            "nInserted": 0,
+        }
+    )
+
+
+@pytest.mark.parametrize(("receives", "counted"), [(1, 0), (4, 0), (5, 1), (6, 1)])
+async def test_store_failure_on_the_last_receive_counts_as_dead_lettered(receives, counted):
+    w = World(insert_error=nested_array_refused())
+    before = dead_lettered()
+    msg = message(1, "acme", [event("a", attributes={"x": [[1, 2]]})], receives=receives)
+    assert await w.consumer.handle([msg]) is False
+    assert w.deleted == []
+    assert dead_lettered() - before == counted
+
+
+async def test_whole_batch_store_failure_on_the_last_receive_counts_each_message():
+    w = World(insert_error=AutoReconnect("down"))
+    before = dead_lettered()
+    msgs = [message(i, "acme", [event(f"e{i}")], receives=5 if i < 2 else 1) for i in range(3)]
+    assert await w.consumer.handle(msgs) is False
+    assert dead_lettered() - before == 2
+
+
+async def test_poison_on_the_last_receive_still_counts():
+    w = World()
+    before = dead_lettered()
+    assert await w.consumer.handle([raw_message(1, "garbage", receives=5)]) is True
+    assert dead_lettered() - before == 1
+
+
+async def test_an_unencodable_event_fails_only_its_own_message():
+    """An integer beyond 64 bits makes the driver refuse the whole insert_many: the
+    other messages of the batch must still be stored, and the loop must not crash."""
+    w = World()
+    before = dead_lettered()
+    msgs = [
+        message(1, "acme", [event("a1")]),
+        message(2, "beta", [event("b1", attributes={"n": 2**63})], receives=5),
+        message(3, "acme", [event("a2")]),
+    ]
+    assert await w.consumer.handle(msgs) is False
+    assert w.deleted == ["r1", "r3"]
+    assert [e["id"] for e in w.published()["logs:acme"]] == ["a1", "a2"]
+    assert "logs:beta" not in w.published()
+    assert dead_lettered() - before == 1
+
+
+async def test_a_consumer_loop_survives_a_failing_batch(monkeypatch: pytest.MonkeyPatch):
+    w = World()
+    receives = 0
+
+    async def receive_message(**kw: Any) -> dict[str, Any]:
+        nonlocal receives
+        receives += 1
+        if receives == 3:
+            w.consumer._stopping.set()
+        return {"Messages": [message(receives, "acme", [event(f"e{receives}")], receives=5)]}
+
+    async def broken(messages: list[dict]) -> bool:
+        raise RuntimeError("a bug")
+
+    w.sqs_client.receive_message = receive_message  # type: ignore[attr-defined]
+    monkeypatch.setattr(w.consumer, "handle", broken)
+    monkeypatch.setattr(w.consumer, "_pause", lambda seconds: asyncio.sleep(0))
+    before = dead_lettered()
+    await asyncio.wait_for(w.consumer._loop(0), 5)
+    assert receives == 3  # went on receiving after each failure
+    assert dead_lettered() - before == 3
+
+
+# --- the queue's own maxReceiveCount -------------------------------------------------------
+
+
+class AttributesClient(FakeSqsClient):
+    def __init__(self, attributes: dict[str, str]) -> None:
+        super().__init__()
+        self.attributes = attributes
+
+    async def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict:
+        assert QueueUrl == QUEUE_URL
+        return {"Attributes": {k: v for k, v in self.attributes.items() if k in AttributeNames}}
+
+
+async def test_max_receives_is_the_queues_redrive_max_receive_count():
+    policy = '{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:0:dlq","maxReceiveCount":"3"}'
+    client = AttributesClient({"RedrivePolicy": policy})
+    consumer = Consumer(FakeSqs(client), {"logs": FakeLogs()}, FakeRedis(), max_receives=5)
+    await consumer.sync_max_receives()
+    assert consumer.max_receives == 3
+    before = dead_lettered()
+    w = World(insert_error=AutoReconnect("down"))
+    w.consumer.max_receives = consumer.max_receives
+    assert await w.consumer.handle([message(1, "acme", [event("a")], receives=3)]) is False
+    assert dead_lettered() - before == 1  # the third receive was the last
+
+
+async def test_without_a_redrive_policy_the_setting_stays():
+    consumer = Consumer(
+        FakeSqs(AttributesClient({})), {"logs": FakeLogs()}, FakeRedis(), max_receives=4
+    )
+    await consumer.sync_max_receives()
+    assert consumer.max_receives == 4

@@ -1,0 +1,1 @@
+"""Log shipper protocols (OTLP, Loki push, Elasticsearch bulk): decode, map, reply."""
