@@ -527,7 +527,8 @@ async def _delete_chunk(db: AsyncDatabase, docs: list[dict[str, Any]]) -> int:
     for t, ds in by_tenant.items():
         neg: Counter[str] = Counter()
         for d in ds:
-            neg[doc_key(d)] -= 1
+            if d.get("minute") is not None and d.get("level") is not None:
+                neg[doc_key(d)] -= 1  # (a document without them was never counted)
         markers.append(
             {
                 "_id": f"{t}:c:{tok}",

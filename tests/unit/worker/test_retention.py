@@ -273,3 +273,20 @@ async def test_a_tenant_whose_cleanup_runs_is_swept_next_time() -> None:
     deleted, _ = await sweep(db, NOW)  # type: ignore[arg-type]
     assert deleted == 1
     assert [c["tenant_id"] for c in db[LOGS].deletes[0].get("$or", [db[LOGS].deletes[0]])] == ["t1"]
+
+
+async def test_an_event_the_rollups_never_counted_is_deleted_without_a_delta() -> None:
+    logs = FakeLogs()
+
+    def rows_without_minute(query: dict[str, Any], projection: dict, **_: Any) -> Any:
+        logs.deletes.append(query)
+
+        async def rows():
+            yield {"_id": "t0:e", "tenant_id": "t0"}  # stored by other means: no minute, level
+
+        return rows()
+
+    logs.find = rows_without_minute  # type: ignore[method-assign]
+    db = fake_db(1, logs)
+    assert await sweep(db, NOW) == (1, True)  # type: ignore[arg-type]
+    assert db[ROLLUPS].docs == {} and db[PENDING].docs == {}
