@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
-from services.core.logmodel import iso
+from services.core.logmodel import iso_from_nanos
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
 from services.log.events import MAX_EVENT_BYTES, EventError, normalize
@@ -179,4 +179,6 @@ async def ingest_records(
 
 
 def now_iso() -> str:
-    return iso(datetime.now(UTC))
+    """:func:`iso` of now; the text of the current second is reused (a per-request
+    datetime formatting was 3 % of a single-event ingest's CPU)."""
+    return iso_from_nanos(time.time_ns())
