@@ -42,7 +42,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/v1/auth", "Prefix", "auth"),
     Route("/.well-known/jwks.json", "Exact", "auth"),
     Route("/api/v1/tenants", "Prefix", "tenant"),
-    Route("/api/v1/logs/stream", "Prefix", "broadcast"),
+    Route("/api/v1/logs/stream", "Exact", "broadcast"),  # not a prefix: ids like stream-1
     Route("/api/v1/logs", "Prefix", "log"),
     # log shippers: OTLP/HTTP logs, Loki push, Elasticsearch _bulk
     Route("/otlp", "Prefix", "log"),

@@ -264,6 +264,10 @@ def build_stack(
 
     cfg = StackConfig(data_dir, ports, mongodb_url, sqs_url, redis_url, *admin)
     env = cfg.service_env() | (extra_env or {})
+    if "elasticmq" in {p.name for p in procs}:
+        # The worker counts a message failing on its last receive as dead-lettered:
+        # same number as the queue it runs against (it also reads the queue's).
+        env["LOGSERVER_WORKER_MAX_RECEIVES"] = str(max_receives)
     for name in SERVICES:
         port = getattr(ports, name)
         procs.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.core.tenantpolicy import TenantPolicies
 from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
 from services.log.routes import DIRECT_ROUTES, router
@@ -18,6 +19,11 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
         app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
+        # Ingest refuses events older than the tenant's retention; a changed retention
+        # reaches the cache at once through the tenant service's invalidations.
+        policies = TenantPolicies(clients.db, settings.credential_cache_seconds)
+        app.state.invalidations.subscribe(policies.on_change)
+        app.state.policies = policies
         batcher = IngestBatcher(
             sqs_sender(clients.sqs.client, clients.sqs.url),
             linger=settings.ingest_linger_ms / 1000,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.core.logmodel import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
@@ -22,6 +22,19 @@ MAX_ID_CHARS = 128
 MAX_FIELD_CHARS = 4096
 MAX_DEPTH = 8
 MAX_KEYS = 256
+# BSON integers are 64-bit signed; orjson parses unsigned 64-bit ones too, which the
+# storage driver then refuses to encode (the whole batch, on every redelivery).
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+# How far ahead of the server's clock a timestamp may be: a day covers any time zone
+# mistake of a client, and an event from further ahead would head every newest-first
+# view until its time comes.
+MAX_FUTURE = timedelta(days=1)
+# Ids must be usable as the last segment of GET /api/v1/logs/{id}: no '/' and no
+# control character, and none of the names the gateway or the log service route
+# themselves under /api/v1/logs/ (tests/unit/log/test_events.py keeps this list
+# equal to the routes).
+RESERVED_IDS = frozenset({".", "..", "stats", "export", "stream"})
+_BAD_ID = re.compile(r"[/\x00-\x1f\x7f]")
 
 ALIASES = {
     "severity": "level",
@@ -56,6 +69,57 @@ class EventError(ValueError):
         self.message = message
 
 
+class TimeWindow:
+    """The event times a tenant accepts right now, as canonical RFC 3339 strings.
+
+    ``oldest`` is the tenant's retention cutoff (``None``: no retention): an older
+    event would be deleted by the worker's next retention sweep, minutes after its
+    202. ``newest`` bounds clock mistakes (:data:`MAX_FUTURE`). Canonical strings of
+    years 1-9999 sort like the times they name, so checking one event is two string
+    comparisons; the bounds are worked out once per request, and only if an event
+    brings its own timestamp.
+    """
+
+    __slots__ = ("_bounds", "received_at", "retention_days")
+
+    def __init__(self, received_at: str, retention_days: int) -> None:
+        self.received_at = received_at  # canonical, as iso() writes it
+        self.retention_days = retention_days
+        self._bounds: tuple[str | None, str] | None = None
+
+    def _compute(self) -> tuple[str | None, str]:
+        now = datetime.fromisoformat(self.received_at)
+        days = self.retention_days
+        oldest = iso(now - timedelta(days=days)) if days > 0 else None
+        self._bounds = (oldest, iso(now + MAX_FUTURE))
+        return self._bounds
+
+    @property
+    def oldest(self) -> str | None:
+        return (self._bounds or self._compute())[0]
+
+    @property
+    def newest(self) -> str:
+        return (self._bounds or self._compute())[1]
+
+    def check(self, timestamp: str) -> None:
+        oldest, newest = self._bounds or self._compute()
+        if oldest is not None and timestamp < oldest:
+            raise EventError(
+                "timestamp",
+                f"{timestamp} is older than this tenant's retention of "
+                f"{self.retention_days} days (events before {oldest} are deleted); "
+                "it would be deleted at once",
+            )
+        if timestamp > newest:
+            raise EventError(
+                "timestamp",
+                f"{timestamp} is more than {MAX_FUTURE.days} day ahead of the server's "
+                f"clock (latest accepted now: {newest}); check the sender's clock "
+                "and time zone",
+            )
+
+
 def new_event_id(now_ms: int | None = None) -> str:
     """A UUIDv7: time-ordered, so ids of one client sort roughly by arrival.
 
@@ -74,6 +138,9 @@ def new_event_id(now_ms: int | None = None) -> str:
     return f"{cached[1]}{h[:4]}-{h[4:8]}-{h[8:]}"
 
 
+_OUT_OF_RANGE = "out of range: in UTC it must fall between years 1 and 9999"
+
+
 def _timestamp(value: Any) -> str:
     if isinstance(value, bool):
         raise EventError("timestamp", "must be an RFC 3339 string or epoch seconds/ms")
@@ -82,7 +149,7 @@ def _timestamp(value: Any) -> str:
         try:
             return iso(datetime.fromtimestamp(seconds, UTC))
         except (OverflowError, OSError, ValueError):
-            raise EventError("timestamp", "epoch value out of range") from None
+            raise EventError("timestamp", f"epoch value {_OUT_OF_RANGE}") from None
     if isinstance(value, str):
         canonical = _CANONICAL_TS.fullmatch(value) is not None
         try:
@@ -95,11 +162,23 @@ def _timestamp(value: Any) -> str:
             return value  # already what iso() would return (valid: it parsed)
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return iso(dt)
+        try:
+            return iso(dt)
+        except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00:00+14:00
+            raise EventError("timestamp", f"'{value[:40]}' is {_OUT_OF_RANGE}") from None
     raise EventError("timestamp", "must be an RFC 3339 string or epoch seconds/ms")
 
 
+def _check_int(field: str, value: int) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise EventError(
+            field, "integers must fit in 64 bits (-2^63 .. 2^63-1); send larger ones as strings"
+        )
+
+
 def _check_shape(field: str, value: Any, depth: int, counter: list[int]) -> None:
+    """Depth, key count, key names, integer range and nested arrays: what the storage
+    cannot hold is refused here, since the worker could only dead-letter it."""
     if depth > MAX_DEPTH:
         raise EventError(field, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
@@ -107,22 +186,53 @@ def _check_shape(field: str, value: Any, depth: int, counter: list[int]) -> None
         if counter[0] > MAX_KEYS:
             raise EventError(field, f"more than {MAX_KEYS} keys in one event")
         for key, item in value.items():
-            # A '.' is fine: the document shape stores it as U+FF0E (logmodel), so a
-            # key already holding U+FF0E would read back as a different key.
-            if key.startswith("$") or STORED_DOT in key or "\x00" in key:
+            # Most keys are identifiers, which hold no '$', U+FF0E or NUL: one C call for
+            # them. A '.' is fine: the document shape stores it as U+FF0E (logmodel), so
+            # a key already holding U+FF0E would read back as a different key.
+            if not key.isidentifier() and (
+                key.startswith("$") or STORED_DOT in key or "\x00" in key
+            ):
                 raise EventError(
-                    f"{field}.{key}", "keys may not start with '$' or contain '\uff0e' (U+FF0E)"
+                    f"{field}.{key}",
+                    "keys may not start with '$' or contain '\uff0e' (U+FF0E) or NUL",
                 )
             if isinstance(item, dict | list):
                 _check_shape(f"{field}.{key}", item, depth + 1, counter)
-    elif isinstance(value, list):
+            elif type(item) is int:  # not bool
+                _check_int(f"{field}.{key}", item)
+    else:
         for i, item in enumerate(value):
-            if isinstance(item, dict | list):
+            if isinstance(item, list):
+                # FerretDB v1 refuses arrays directly inside arrays; MongoDB stores them.
+                raise EventError(
+                    f"{field}[{i}]",
+                    "an array directly inside an array cannot be stored; "
+                    'wrap it in an object (e.g. [{"values": [1, 2]}])',
+                )
+            if isinstance(item, dict):
                 _check_shape(f"{field}[{i}]", item, depth + 1, counter)
+            elif type(item) is int:
+                _check_int(f"{field}[{i}]", item)
 
 
-def normalize(raw: Any, received_at: str) -> dict[str, Any]:
-    """Return the wire shape of one event, or raise :class:`EventError` naming the field."""
+def _check_id(event_id: str) -> None:
+    if _BAD_ID.search(event_id):
+        raise EventError(
+            "id",
+            "may not contain '/' or control characters (it is the last segment of "
+            "GET /api/v1/logs/{id})",
+        )
+    if event_id in RESERVED_IDS:
+        raise EventError(
+            "id", f"'{event_id}' cannot be fetched as GET /api/v1/logs/{event_id}; choose another"
+        )
+
+
+def normalize(raw: Any, received_at: str, window: TimeWindow | None = None) -> dict[str, Any]:
+    """Return the wire shape of one event, or raise :class:`EventError` naming the field.
+
+    With ``window``, an explicit timestamp outside it is refused (see :class:`TimeWindow`).
+    """
     if not isinstance(raw, dict):
         raise EventError("event", "each event must be a JSON object")
     event: dict[str, Any] = {}
@@ -130,16 +240,25 @@ def normalize(raw: Any, received_at: str) -> dict[str, Any]:
     for key, value in raw.items():
         name = ALIASES.get(key, key)
         if name in SERVER_OWNED:
+            if isinstance(value, dict | list):  # ignored, but bounded like everything else
+                _check_shape(key, value, 1, [0])
             continue
         if name == "attributes":
             if not isinstance(value, dict):
                 raise EventError("attributes", "must be an object")
+            if attributes and not attributes.keys().isdisjoint(value):
+                inner = next(k for k in value if k in attributes)
+                raise EventError(inner, f"given as a top-level field and in attributes.{inner}")
             attributes.update(value)
         elif name in KNOWN:
-            if name in event and value != event[name]:
+            # Containers are never compared: nesting is not bounded yet (a deep
+            # comparison would exhaust the stack), and these fields take scalars anyway.
+            if name in event and (isinstance(value, dict | list) or value != event[name]):
                 raise EventError(key, f"conflicts with another spelling of '{name}'")
             event[name] = value
         else:
+            if key in attributes:
+                raise EventError(key, f"given as a top-level field and in attributes.{key}")
             attributes[key] = value
 
     out: dict[str, Any] = {}
@@ -151,8 +270,14 @@ def normalize(raw: Any, received_at: str) -> dict[str, Any]:
             event_id = str(event_id)
         if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_CHARS:
             raise EventError("id", f"must be a non-empty string of at most {MAX_ID_CHARS} chars")
+        _check_id(event_id)
         out["id"] = event_id
-    out["timestamp"] = _timestamp(event["timestamp"]) if "timestamp" in event else received_at
+    if "timestamp" in event:
+        out["timestamp"] = _timestamp(event["timestamp"])
+        if window is not None:
+            window.check(out["timestamp"])
+    else:
+        out["timestamp"] = received_at
     out["received_at"] = received_at
 
     level = event.get("level")

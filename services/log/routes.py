@@ -78,11 +78,16 @@ def _repo(request: Request) -> LogRepository:
     return request.app.state.repo
 
 
+async def _retention_days(request: Request, tenant: str) -> int:
+    return await request.app.state.policies.retention_days(tenant)
+
+
 @router.post("", status_code=202)
 async def ingest_event(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
     body = await read_body(request, MAX_EVENT_BYTES, "The event")
-    event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso())
+    retention = await _retention_days(request, tenant)
+    event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso(), retention)
     return JSONResponse({"id": event_id, "status": "accepted"}, status_code=202)
 
 
@@ -91,7 +96,8 @@ async def ingest_events(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
     body = await read_body(request, MAX_BULK_BYTES, "The request body")
     ctype = request.headers.get("content-type", "")
-    ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso())
+    retention = await _retention_days(request, tenant)
+    ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso(), retention)
     return JSONResponse({"accepted": len(ids), "ids": ids}, status_code=202)
 
 

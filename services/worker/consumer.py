@@ -4,7 +4,9 @@ At-least-once in, exactly-once stored: every event's ``_id`` is
 ``{tenant}:{id}``, so a redelivered message inserts nothing twice and its
 duplicate-key errors count as success. A message is deleted only when all of
 its events are stored; anything else stays in the queue and comes back after
-its visibility timeout, until SQS moves it to the dead-letter queue.
+its visibility timeout, until SQS moves it to the dead-letter queue. A message
+that fails on its last allowed receive (the queue's redrive maxReceiveCount) is
+counted as dead-lettered, so what lands there shows in /metrics.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as redis
+from bson.errors import InvalidDocument
 from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
@@ -33,7 +36,10 @@ RECEIVED = Counter("logserver_worker_messages_received_total", "Queue messages r
 STORED = Counter("logserver_worker_events_stored_total", "Events newly stored")
 DUPLICATES = Counter("logserver_worker_events_duplicate_total", "Events already stored")
 FAILED = Counter("logserver_worker_messages_failed_total", "Messages left for redelivery", ["why"])
-DEAD = Counter("logserver_worker_messages_dead_lettered_total", "Messages sent to the DLQ")
+DEAD = Counter(
+    "logserver_worker_messages_dead_lettered_total",
+    "Messages that failed on their last allowed receive: SQS moves them to the DLQ",
+)
 STORE_LATENCY = Histogram(
     "logserver_worker_store_seconds",
     "insert_many latency per batch",
@@ -49,6 +55,14 @@ class PoisonMessage(ValueError):
     pass
 
 
+class _Unencodable(Exception):
+    """The driver could not encode a document (e.g. an integer beyond 64 bits)."""
+
+
+def receive_count(message: dict[str, Any]) -> int:
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+
+
 @dataclass
 class Decoded:
     receipt: str
@@ -56,6 +70,7 @@ class Decoded:
     tenant_id: str
     events: list[dict[str, Any]]
     docs: list[dict[str, Any]] = field(default_factory=list)
+    receives: int = 1
 
 
 def open_message(message: dict[str, Any]) -> tuple[dict[str, Any], envelope.Opened]:
@@ -81,7 +96,14 @@ def parse_message(message: dict[str, Any], opened: envelope.Opened) -> Decoded:
         raise PoisonMessage(str(exc)) from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
-    return Decoded(message["ReceiptHandle"], message["MessageId"], opened.tenant_id, events, docs)
+    return Decoded(
+        message["ReceiptHandle"],
+        message["MessageId"],
+        opened.tenant_id,
+        events,
+        docs,
+        receive_count(message),
+    )
 
 
 def decode(message: dict[str, Any]) -> Decoded:
@@ -133,6 +155,8 @@ class Consumer:
         self.redis = redis_client
         self.concurrency = concurrency
         self.wait_seconds = wait_seconds
+        # The queue's redrive maxReceiveCount decides when SQS dead-letters a message;
+        # this value (from settings) is replaced by the queue's own once it is read.
         self.max_receives = max_receives
         self.budget = ByteBudget(max_batch_bytes)
         self._stopping = asyncio.Event()
@@ -143,6 +167,7 @@ class Consumer:
             asyncio.create_task(self._loop(i), name=f"consumer-{i}")
             for i in range(self.concurrency)
         ]
+        self._loops.append(asyncio.create_task(self._read_redrive(), name="consumer-redrive"))
 
     async def stop(self, grace: float) -> None:
         """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
@@ -190,8 +215,17 @@ class Consumer:
             if not messages:
                 continue
             RECEIVED.inc(len(messages))
-            # Shielded: SIGTERM lets the batch in hand finish rather than cutting it.
-            ok = await asyncio.shield(self.handle(messages))
+            try:
+                # Shielded: SIGTERM lets the batch in hand finish rather than cutting it.
+                ok = await asyncio.shield(self.handle(messages))
+            except Exception:
+                # Whatever went wrong, this loop must go on consuming: one bad batch
+                # must not silently stop the worker while /healthz still answers.
+                log.exception("batch failed; its messages will be redelivered")
+                FAILED.labels("unexpected").inc(len(messages))
+                for message in messages:
+                    self._count_if_last(receive_count(message), message.get("MessageId"))
+                ok = False
             if ok:
                 backoff = 0.5
             else:
@@ -224,13 +258,25 @@ class Consumer:
             return True
         stored_ok = await self._store(decoded)
         done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
+        for d, ok in zip(decoded, stored_ok, strict=True):
+            if not ok:
+                self._count_if_last(d.receives, d.message_id)
         if done:
             await self._delete(done)
             await self._publish(done)
         return all(stored_ok)
 
+    def _count_if_last(self, receives: int, message_id: str | None) -> None:
+        """A message that failed on its last allowed receive goes to the DLQ next."""
+        if receives >= self.max_receives:
+            DEAD.inc()
+            log.error(
+                "message failed on its last allowed receive; SQS moves it to the dead-letter queue",
+                extra={"message_id": message_id, "receives": receives},
+            )
+
     def _poison(self, message: dict[str, Any], reason: str) -> None:
-        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        receives = receive_count(message)
         FAILED.labels("poison").inc()
         if receives >= self.max_receives:
             DEAD.inc()
@@ -244,6 +290,21 @@ class Consumer:
         )
 
     async def _store(self, decoded: list[Decoded]) -> list[bool]:
+        """Which messages are stored. A document the driver cannot encode fails the whole
+        insert, so then each message is stored alone: only the bad one stays behind."""
+        try:
+            return await self._insert(decoded)
+        except _Unencodable as exc:
+            if len(decoded) > 1:
+                return [ok for d in decoded for ok in await self._store([d])]
+            log.error(
+                "message holds an event the storage cannot encode; it will be dead-lettered",
+                extra={"message_id": decoded[0].message_id, "error": str(exc.__cause__)[:300]},
+            )
+            FAILED.labels("store").inc()
+            return [False]
+
+    async def _insert(self, decoded: list[Decoded]) -> list[bool]:
         docs: list[dict[str, Any]] = []
         owner: list[int] = []
         for i, d in enumerate(decoded):
@@ -279,6 +340,8 @@ class Consumer:
             )
             FAILED.labels("store").inc(len(decoded))
             return [False] * len(decoded)
+        except (InvalidDocument, OverflowError) as exc:
+            raise _Unencodable() from exc
         finally:
             STORE_LATENCY.observe(time.perf_counter() - start)
         if failed:
@@ -318,3 +381,32 @@ class Consumer:
                 await pipe.execute()
         except Exception as exc:  # live tail is best effort; storage already succeeded
             log.warning("publish failed", extra={"error": str(exc)[:300]})
+
+    async def _read_redrive(self) -> None:
+        """Once at start, retried until it succeeds: the queue's own maxReceiveCount."""
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self.sync_max_receives()
+                return
+            except Exception as exc:
+                log.warning("queue redrive policy unreadable", extra={"error": str(exc)[:300]})
+                await self._pause(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def sync_max_receives(self) -> None:
+        resp = await self.sqs.client.get_queue_attributes(
+            QueueUrl=await self.sqs.url(), AttributeNames=["RedrivePolicy"]
+        )
+        policy = resp.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            log.warning("the queue has no dead-letter queue; failing messages return forever")
+            return
+        receives = int(orjson.loads(policy)["maxReceiveCount"])
+        if receives != self.max_receives:
+            log.warning(
+                "the queue's maxReceiveCount differs from LOGSERVER_WORKER_MAX_RECEIVES; "
+                "using the queue's",
+                extra={"queue": receives, "setting": self.max_receives},
+            )
+            self.max_receives = receives

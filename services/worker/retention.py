@@ -35,6 +35,7 @@ from pymongo.errors import PyMongoError
 
 from services.core.credentials import TENANTS
 from services.core.logmodel import LOGS
+from services.core.tenantpolicy import retention_of
 
 log = logging.getLogger(__name__)
 SWEPT = Counter("logserver_retention_deleted_total", "Events deleted by the retention sweep")
@@ -78,7 +79,7 @@ async def sweep(
     try:
         with pymongo.timeout(left()):
             async for tenant in db[TENANTS].find({}, {"retention_days": 1}):
-                days = int(tenant.get("retention_days") or 0)
+                days = retention_of(tenant)
                 if days > 0:
                     cutoff = now - timedelta(days=days)
                     clauses.append({"tenant_id": tenant["_id"], "timestamp": {"$lt": cutoff}})

@@ -20,7 +20,10 @@ class WorkerSettings(CoreSettings):
         "3x the bytes in hand (k8s/base/worker.yaml sizes the memory limit from it).",
     )
     worker_max_receives: int = Field(
-        5, ge=1, description="Receives after which SQS dead-letters a message (match the queue)."
+        5,
+        ge=1,
+        description="Receives after which SQS dead-letters a message, until the worker has "
+        "read the queue's own redrive `maxReceiveCount` (at start), which it then uses.",
     )
     dead_letter_poll_seconds: float = Field(
         60, gt=0, description="How often the dead-letter queue's depth is read for /metrics."

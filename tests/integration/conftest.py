@@ -40,6 +40,7 @@ def stack() -> Iterator[ProcessGroup]:
             "LOGSERVER_LOG_LEVEL": "INFO",
             "LOGSERVER_ACCESS_LOG": "all",  # the redaction tests read every request line
             "LOGSERVER_RETENTION_INTERVAL_SECONDS": "5",
+            "LOGSERVER_DEAD_LETTER_POLL_SECONDS": "1",
             "LOGSERVER_STREAM_BUFFER_FRAMES": "16",
             "LOGSERVER_STREAM_HEARTBEAT_SECONDS": "2",
             "LOGSERVER_STREAM_SLOW_GRACE_SECONDS": "60",

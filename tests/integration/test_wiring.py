@@ -185,7 +185,9 @@ async def test_redis_publish_reaches_a_subscriber(cfg: StackConfig) -> None:
         ("/api/v1/auth/does-not-exist", "auth"),
         ("/.well-known/jwks.json", "auth"),
         ("/api/v1/tenants/does-not-exist/x/y", "tenant"),
-        ("/api/v1/logs/stream/does-not-exist", "broadcast"),
+        ("/api/v1/logs/stream", "broadcast"),
+        # An event id that starts like the stream's path is the log service's.
+        ("/api/v1/logs/stream-1", "log"),
         ("/api/v1/logs/does-not-exist/x", "log"),
     ],
 )

@@ -65,7 +65,8 @@ async def _tenant(request: Request, principal: Principal) -> str:
 
 
 async def _ingest(request: Request, tenant: str, raws: list[Any]) -> list[str | Refused]:
-    return await ingest_records(request.app.state.batcher, tenant, raws, now_iso())
+    retention_days = await request.app.state.policies.retention_days(tenant)
+    return await ingest_records(request.app.state.batcher, tenant, raws, now_iso(), retention_days)
 
 
 def _refused(outcomes: list[str | Refused]) -> list[str]:

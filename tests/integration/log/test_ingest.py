@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 import pytest
 
 from services.cli.stack import ProcessGroup
@@ -16,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def tenant_tokens(api: Api) -> tuple[str, dict[str, str]]:
-    tenant = await api.tenant("i")
+    # A long retention: the fixed dates some tests send must not become too old to ingest.
+    tenant = await api.tenant("i", retention_days=3650)
     return tenant, await api.role_tokens(tenant)
 
 
@@ -297,3 +300,231 @@ async def test_unknown_route_under_logs_is_404_problem(gateway: httpx.AsyncClien
     resp = await gateway.post("/api/v1/logs/nowhere/else")
     assert resp.status_code in (404, 405)
     assert resp.headers["content-type"] == "application/problem+json"
+
+
+# --- 202 means stored: what the storage or the tenant would not keep is refused ------------
+
+
+async def nothing_else_stored(api: Api, tokens: dict[str, str], refused: list[str]) -> None:
+    """The refused requests queued nothing: a marker sent after them is stored alone."""
+    reader = bearer(tokens["viewer"])
+    await ingest(api.http, bearer(tokens["writer"]), [{"id": "marker", "message": "m"}], reader)
+    for event_id in refused:
+        resp = await api.http.get(f"/api/v1/logs/{event_id}", headers=reader)
+        assert resp.status_code == 404, (event_id, resp.text)
+    assert await stored_total(api.http, reader) == 1
+
+
+def ago(**delta: float) -> str:
+    return (datetime.now(UTC) - timedelta(**delta)).isoformat().replace("+00:00", "Z")
+
+
+# (event, field named in the 422) — each is an event the storage cannot hold, cannot
+# return by id, or would lose at once; each was a 202 (or a 500) before.
+REFUSED = [
+    ({"message": "x", "attributes": {"x": [[1, 2]]}}, "attributes.x[0]"),
+    ({"message": "x", "matrix": [[]]}, "attributes.matrix[0]"),
+    ({"message": "x", "metadata": {"rows": [{"cells": [[1]]}]}}, "metadata.rows[0].cells[0]"),
+    ({"message": "x", "n": 2**63}, "attributes.n"),
+    ({"message": "x", "attributes": {"n": [1, 2**64 - 1]}}, "attributes.n[1]"),
+    ({"message": "x", "id": "a/b"}, "id"),
+    ({"message": "x", "id": "a\x00b"}, "id"),
+    ({"message": "x", "id": "line\nbreak"}, "id"),
+    ({"message": "x", "id": "stats"}, "id"),
+    ({"message": "x", "id": ".."}, "id"),
+    ({"message": "x", "timestamp": "0001-01-01T00:00:00+14:00"}, "timestamp"),
+    ({"message": "x", "timestamp": "9999-12-31T23:59:59-14:00"}, "timestamp"),
+    ({"message": "x", "timestamp": -1e20}, "timestamp"),
+    ({"message": "x", "stage": "a", "attributes": {"stage": "b"}}, "stage"),
+]
+
+
+async def test_events_that_cannot_be_kept_are_422_and_nothing_is_queued(
+    api: Api, tenant_tokens
+) -> None:
+    _, tokens = tenant_tokens
+    w = bearer(tokens["writer"])
+    refused = []
+    for n, (event, field) in enumerate(REFUSED):
+        sibling = {"id": f"sibling-{n}", "message": "valid neighbour"}
+        refused.append(sibling["id"])
+        bulk = await api.http.post("/api/v1/logs/bulk", json=[sibling, event], headers=w)
+        assert bulk.status_code == 422, (event, bulk.status_code, bulk.text)
+        assert bulk.headers["content-type"] == "application/problem+json"
+        errors = bulk.json()["errors"]
+        assert [(e["index"], e["field"]) for e in errors] == [(1, field)], (event, errors)
+        one = await api.http.post("/api/v1/logs", json=event, headers=w)
+        assert one.status_code == 422, (event, one.status_code, one.text)
+        assert one.json()["errors"][0]["field"] == field
+    await nothing_else_stored(api, tokens, refused)
+
+
+DEEP = b"[" * 500 + b"]" * 500
+HOSTILE = [
+    # each was a 500, and a 500 cost the next caller on the same gateway a 502
+    ("/api/v1/logs", b'{"message":"m","timestamp":"0001-01-01T00:00:00+14:00"}'),
+    ("/api/v1/logs", b'{"message":' + DEEP + b',"msg":' + DEEP + b"}"),  # a deep comparison
+    (  # a body over 256 KiB holding an event deeper than orjson writes (255 levels)
+        "/api/v1/logs/bulk",
+        b'[{"message":"' + b"x" * 200_000 + b'"},{"message":"m","x":' + DEEP + b"}]",
+    ),
+]
+
+
+async def test_hostile_ingest_is_422_and_the_next_request_succeeds(api: Api, tenant_tokens) -> None:
+    _, tokens = tenant_tokens
+    w = {**bearer(tokens["writer"]), "content-type": "application/json"}
+    for path, body in HOSTILE * 2:
+        bad = await api.http.post(path, content=body, headers=w)
+        assert bad.status_code == 422, (body[:80], bad.status_code, bad.text)
+        assert bad.headers["content-type"] == "application/problem+json"
+        ok = await api.http.post("/api/v1/logs", json={"message": "next"}, headers=w)
+        assert ok.status_code == 202, ok.text
+
+
+async def test_values_the_storage_does_keep_are_accepted_and_read_back_intact(
+    api: Api, tenant_tokens
+) -> None:
+    """The edges of what the storage holds: found on FerretDB v1 (the test stack's
+    storage), and all valid BSON for MongoDB."""
+    _, tokens = tenant_tokens
+    attributes = {
+        "nested_in_objects": [{"a": [1, 2]}, {"b": []}],
+        "int_max": 2**63 - 1,
+        "int_min": -(2**63),
+        "big_float": 1e308,
+        "nul_inside": "a\x00b",
+        "control\u0001key": "\u0007",
+        "ключ": "значение 😀",
+        "": "empty key",
+    }
+    ids = await ingest(
+        api.http,
+        bearer(tokens["writer"]),
+        [{"id": "edges", "message": "m", **attributes}],
+        bearer(tokens["viewer"]),
+    )
+    assert ids == ["edges"]
+    got = await api.http.get("/api/v1/logs/edges", headers=bearer(tokens["viewer"]))
+    assert got.status_code == 200
+    assert got.json()["attributes"] == attributes
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "index", "field"),
+    [
+        ("/api/v1/logs", b'{"message":"a","message":"b"}', "application/json", 0, "message"),
+        (
+            "/api/v1/logs/bulk",
+            b'[{"message":"ok"},{"message":"m","attributes":{"x":1,"x":2}}]',
+            "application/json",
+            1,
+            "attributes.x",
+        ),
+        (
+            "/api/v1/logs/bulk",
+            b'{"message":"ok"}\n\n{"message":"m","level":"info","ctx":{"k":"\\\\","k":"\\""}}\n',
+            "application/x-ndjson",
+            1,
+            "ctx.k",
+        ),
+        (
+            "/api/v1/logs/bulk",
+            b'[{"message":"ok","\\u0061":1,"a":2}]',
+            "application/json",
+            0,
+            "a",
+        ),
+    ],
+)
+async def test_duplicate_keys_are_422_naming_event_and_key(
+    api: Api, tenant_tokens, path: str, body: bytes, content_type: str, index: int, field: str
+) -> None:
+    _, tokens = tenant_tokens
+    resp = await api.http.post(
+        path, content=body, headers={**bearer(tokens["writer"]), "content-type": content_type}
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"] == [
+        {
+            "index": index,
+            "field": field,
+            "message": f"the key '{field.rsplit('.', 1)[-1]}' appears more than once in one "
+            "object; JSON keys must be unique",
+        }
+    ]
+    await nothing_else_stored(api, tokens, [])
+
+
+async def test_events_older_than_the_tenants_retention_are_refused(api: Api) -> None:
+    tenant = await api.tenant("r", retention_days=7)
+    tokens = await api.role_tokens(tenant)
+    w = bearer(tokens["writer"])
+    old, kept = ago(days=8), ago(days=6)
+    bulk = await api.http.post(
+        "/api/v1/logs/bulk",
+        json=[
+            {"id": "kept-sibling", "message": "m", "timestamp": kept},
+            {"id": "too-old", "message": "m", "timestamp": old},
+        ],
+        headers=w,
+    )
+    assert bulk.status_code == 422, bulk.text
+    [error] = bulk.json()["errors"]
+    assert (error["index"], error["field"]) == (1, "timestamp")
+    assert "older than this tenant's retention of 7 days" in error["message"]
+    assert "it would be deleted at once" in error["message"]
+    assert bulk.json()["detail"].startswith(
+        "1 event(s) invalid, nothing was accepted; first: event 1, timestamp: "
+    )
+    epoch_ms = int((datetime.now(UTC) - timedelta(days=8)).timestamp() * 1000)
+    one = await api.http.post("/api/v1/logs", json={"message": "m", "time": epoch_ms}, headers=w)
+    assert one.status_code == 422 and "retention of 7 days" in one.json()["detail"]
+    future = await api.http.post(
+        "/api/v1/logs", json={"message": "m", "timestamp": ago(days=-2)}, headers=w
+    )
+    assert future.status_code == 422 and "ahead of the server's clock" in future.json()["detail"]
+    await nothing_else_stored(api, tokens, ["kept-sibling", "too-old"])
+    ids = await ingest(
+        api.http,
+        w,
+        [{"id": "six-days", "message": "m", "timestamp": kept}],
+        bearer(tokens["viewer"]),
+    )
+    assert ids == ["six-days"]
+
+
+async def test_a_longer_retention_takes_effect_for_ingest(api: Api) -> None:
+    tenant = await api.tenant("r", retention_days=7)
+    tokens = await api.role_tokens(tenant)
+    event = {"id": "ten-days", "message": "m", "timestamp": ago(days=10)}
+    w = bearer(tokens["writer"])
+    assert (await api.http.post("/api/v1/logs", json=event, headers=w)).status_code == 422
+    patched = await api.http.patch(
+        f"/api/v1/tenants/{tenant}", json={"retention_days": 30}, headers=api.admin
+    )
+    assert patched.status_code == 200
+
+    async def accepted() -> bool:
+        resp = await api.http.post("/api/v1/logs", json=event, headers=w)
+        assert resp.status_code in (202, 422), resp.text
+        return resp.status_code == 202
+
+    await eventually(accepted, within=15)  # via the invalidation bus: the cache lasts 300 s here
+
+
+async def test_ndjson_body_with_numbers_and_escapes_is_accepted(api: Api, tenant_tokens) -> None:
+    """The duplicate-key pre-check must not refuse what is fine (escaped quotes and
+    backslashes, unicode escapes, the same key in different objects)."""
+    _, tokens = tenant_tokens
+    lines = [
+        {"message": 'say "hi" \\ C:\\dir\\', "a": {"k": 1}, "b": {"k": 1}},
+        {"message": '\u00e9\\"', 'k"q': "\\\\", "l": [{"k": 1}, {"k": 2}]},
+    ]
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    resp = await api.http.post(
+        "/api/v1/logs/bulk",
+        content=body,
+        headers={**bearer(tokens["writer"]), "content-type": "application/x-ndjson"},
+    )
+    assert resp.status_code == 202, resp.text

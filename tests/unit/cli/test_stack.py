@@ -171,6 +171,8 @@ def test_build_stack_writes_configs_and_process_list(tmp_path: Path, no_tools: N
     assert "bind-port = 19324" in emq and 'bind-hostname = "127.0.0.1"' in emq
     assert 'deadLettersQueue { name = "logserver-events-dlq", maxReceiveCount = 4 }' in emq
     assert "defaultVisibilityTimeout = 17 seconds" in emq
+    # the worker counts dead letters by the same number
+    assert {p.name: p for p in cfg.procs}["worker"].env["LOGSERVER_WORKER_MAX_RECEIVES"] == "4"
 
     assert cfg.mongodb_url == "mongodb://127.0.0.1:37017"
     assert cfg.sqs_endpoint_url == "http://127.0.0.1:19324"
@@ -200,6 +202,7 @@ def test_build_stack_uses_external_backends_from_env(
     env = cfg.procs[0].env
     assert env["LOGSERVER_MONGODB_URL"] == "mongodb://db.example:27017"
     assert env["X"] == "1"
+    assert "LOGSERVER_WORKER_MAX_RECEIVES" not in env  # an external queue's: read from it
 
 
 def test_stack_config_round_trips(tmp_path: Path, no_tools: None) -> None:

@@ -18,7 +18,7 @@ def test_canonical_routes_are_the_contract():
         Route("/api/v1/auth", "Prefix", "auth"),
         Route("/.well-known/jwks.json", "Exact", "auth"),
         Route("/api/v1/tenants", "Prefix", "tenant"),
-        Route("/api/v1/logs/stream", "Prefix", "broadcast"),
+        Route("/api/v1/logs/stream", "Exact", "broadcast"),
         Route("/api/v1/logs", "Prefix", "log"),
         Route("/otlp", "Prefix", "log"),
         Route("/loki", "Prefix", "log"),

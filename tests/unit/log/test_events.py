@@ -13,7 +13,9 @@ from services.log.events import (
     MAX_ID_CHARS,
     MAX_KEYS,
     MAX_MESSAGE_CHARS,
+    RESERVED_IDS,
     EventError,
+    TimeWindow,
     new_event_id,
     normalize,
 )
@@ -361,9 +363,9 @@ def test_depth_limit(name):
 
 
 def test_depth_limit_through_lists():
-    deep: list = [1]
-    for _ in range(MAX_DEPTH):
-        deep = [deep]
+    deep: object = 1
+    for _ in range(MAX_DEPTH // 2):
+        deep = [{"k": deep}]  # each list and each object is a level
     err = error_of({"message": "m", "attributes": {"l": deep}})
     assert err.field.startswith("attributes.l[0]")
     assert "deeper" in err.message
@@ -386,3 +388,239 @@ def test_key_count_is_summed_across_object_fields():
         "attributes": {"extra": 1},
     }
     assert error_of(raw).field == "attributes"
+
+
+# --- what the storage cannot hold -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"message": "m", "attributes": {"x": [[1, 2]]}}, "attributes.x[0]"),
+        ({"message": "m", "x": [1, []]}, "attributes.x[1]"),
+        ({"message": "m", "metadata": {"a": [{"b": [0, [0]]}]}}, "metadata.a[0].b[1]"),
+        ({"message": "m", "before": {"a": [[{"b": 1}]]}}, "before.a[0]"),
+    ],
+)
+def test_arrays_inside_arrays_are_refused(raw, field):
+    err = error_of(raw)
+    assert err.field == field
+    assert "array directly inside an array" in err.message
+
+
+def test_arrays_of_objects_holding_arrays_are_kept():
+    out = norm(message="m", x=[{"a": [1, 2]}, {"b": []}], y=[])
+    assert out["attributes"] == {"x": [{"a": [1, 2]}, {"b": []}], "y": []}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"message": "m", "n": 2**63}, "attributes.n"),
+        ({"message": "m", "n": 2**64 - 1}, "attributes.n"),
+        ({"message": "m", "n": -(2**63) - 1}, "attributes.n"),
+        ({"message": "m", "attributes": {"l": [1, 2**63]}}, "attributes.l[1]"),
+        ({"message": "m", "after": {"a": {"b": 2**63}}}, "after.a.b"),
+    ],
+)
+def test_integers_beyond_64_bits_are_refused(raw, field):
+    err = error_of(raw)
+    assert err.field == field
+    assert "64 bits" in err.message
+
+
+def test_integers_at_the_64_bit_limits_and_booleans_are_kept():
+    out = norm(message="m", hi=2**63 - 1, lo=-(2**63), flag=True, l=[2**63 - 1, False])
+    assert out["attributes"] == {
+        "hi": 2**63 - 1,
+        "lo": -(2**63),
+        "flag": True,
+        "l": [2**63 - 1, False],
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"message": "m", "a": {"k\x00": 1}}, "attributes.a.k\x00"),
+        ({"message": "m", "metadata": {"$ref": 1}}, "metadata.$ref"),
+    ],
+)
+def test_key_rules_still_hold_for_non_identifier_keys(raw, field):
+    assert error_of(raw).field == field
+
+
+def test_keys_that_are_not_identifiers_but_storable_are_kept():
+    attrs = {"user-agent": 1, "ключ": 2, "a b": 3, "1st": 4, "@tag": 5, "k$": 6, "": 7}
+    assert norm(message="m", attributes=attrs)["attributes"] == attrs
+
+
+# --- conflicting duplicates after normalization -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"message": "m", "stage": "a", "attributes": {"stage": "b"}},
+        {"message": "m", "attributes": {"stage": "b"}, "stage": "a"},
+        {"message": "m", "stage": "a", "attributes": {"x": 1, "stage": "a"}},  # even equal
+    ],
+)
+def test_top_level_field_and_attribute_of_the_same_name_are_refused(raw):
+    """Merged into one ``attributes`` object, one of them would silently win."""
+    err = error_of(raw)
+    assert err.field == "stage"
+    assert err.message == "given as a top-level field and in attributes.stage"
+
+
+def _deep(levels: int) -> list:
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"message": _deep(1000), "msg": _deep(1000)},  # compared for a conflict: no recursion
+        {"message": "m", "x": _deep(1000), "attributes": {"x": _deep(1000)}},
+        {"message": "m", "tenant_id": _deep(1000)},  # ignored, but not unbounded
+        {"message": "m", "received_at": {"a": _deep(1000)}},
+    ],
+)
+def test_deeply_nested_values_are_refused_without_exhausting_the_stack(raw):
+    assert isinstance(error_of(raw), EventError)
+
+
+# --- ids that could not be fetched ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["a/b", "/", "a\x00b", "a\nb", "\t", "x\x1f", "x\x7f", *sorted(RESERVED_IDS)]
+)
+def test_ids_that_cannot_be_fetched_are_refused(bad):
+    err = error_of({"message": "m", "id": bad})
+    assert err.field == "id"
+    assert "GET /api/v1/logs/" in err.message
+
+
+@pytest.mark.parametrize(
+    "good", ["a.b", "...", "stats2", "stream-1", "a b", "a?b#c%d", "é-ü", "a\\b", "x" * 128]
+)
+def test_ids_that_can_be_fetched_are_kept(good):
+    assert norm(message="m", id=good)["id"] == good
+
+
+def test_reserved_ids_are_the_get_routes_under_logs():
+    """A route added under /api/v1/logs/ (log or broadcast service) must be reserved too."""
+    from services.broadcast.routes import router as broadcast
+    from services.log.routes import router as log
+
+    segments = set()
+    for router in (log, broadcast):
+        for route in router.routes:
+            rest = route.path.removeprefix("/api/v1/logs/")
+            static = rest != route.path and "{" not in rest and "/" not in rest
+            if static and "GET" in getattr(route, "methods", {"GET"}):  # a websocket: no methods
+                segments.add(rest)
+    assert segments == RESERVED_IDS - {".", ".."}
+
+
+# --- timestamps out of range ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T13:59:59+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T12:00:00-12:00",
+        -1e20,
+        1e20,
+        2**63,
+    ],
+)
+def test_timestamps_outside_years_1_to_9999_in_utc_are_refused(bad):
+    err = error_of({"message": "m", "timestamp": bad})
+    assert err.field == "timestamp"
+    assert "out of range" in err.message
+
+
+def test_timestamps_at_the_ends_of_the_range_are_kept():
+    assert norm(message="m", timestamp="0001-01-01T14:00:00+14:00")["timestamp"] == (
+        "0001-01-01T00:00:00.000Z"
+    )
+    assert norm(message="m", timestamp="9999-12-31T09:59:59-14:00")["timestamp"] == (
+        "9999-12-31T23:59:59.000Z"
+    )
+
+
+# --- the tenant's time window -----------------------------------------------------------
+
+NOW = "2026-02-01T08:00:00.000Z"
+
+
+def test_window_of_a_request():
+    window = TimeWindow(NOW, 30)
+    assert window.oldest == "2026-01-02T08:00:00.000Z"
+    assert window.newest == "2026-02-02T08:00:00.000Z"
+    assert window.retention_days == 30
+    assert TimeWindow(NOW, 0).oldest is None  # kept forever: no lower bound
+
+
+def test_event_older_than_the_retention_is_refused_naming_it():
+    window = TimeWindow(NOW, 30)
+    err = error_of_in({"message": "m", "timestamp": "2025-01-01T00:00:00Z"}, window)
+    assert err.field == "timestamp"
+    assert err.message == (
+        "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 days "
+        "(events before 2026-01-02T08:00:00.000Z are deleted); it would be deleted at once"
+    )
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "ok"),
+    [
+        ("2026-01-02T08:00:00.000Z", True),  # exactly at the cutoff
+        ("2026-01-02T07:59:59.999Z", False),
+        ("2026-01-02T09:59:59.999+02:00", False),  # the same instant with an offset
+        (1_767_341_000, True),  # epoch seconds after the cutoff
+        (1_767_340_000_000, False),  # epoch ms before it
+        ("0001-01-01T00:00:00Z", False),
+        ("2026-02-02T08:00:00.000Z", True),  # a day ahead: a sender's clock or zone
+        ("2026-02-02T08:00:00.001Z", False),
+        ("2026-02-02T10:00:00+01:00", False),
+        ("9999-12-31T23:59:59Z", False),
+    ],
+)
+def test_window_bounds(timestamp, ok):
+    raw = {"message": "m", "timestamp": timestamp}
+    window = TimeWindow(NOW, 30)
+    if ok:
+        assert normalize(raw, NOW, window)["timestamp"]
+    else:
+        assert error_of_in(raw, window).field == "timestamp"
+
+
+def test_future_refusal_says_what_to_check():
+    err = error_of_in({"message": "m", "time": "2027-01-01T00:00:00Z"}, TimeWindow(NOW, 30))
+    assert "ahead of the server's clock" in err.message
+    assert "2026-02-02T08:00:00.000Z" in err.message
+
+
+def test_events_without_a_timestamp_are_always_inside_the_window():
+    assert normalize({"message": "m"}, NOW, TimeWindow(NOW, 1))["timestamp"] == NOW
+
+
+def test_without_retention_only_the_future_is_bounded():
+    window = TimeWindow(NOW, 0)
+    assert normalize({"message": "m", "timestamp": "0001-01-01T00:00:00Z"}, NOW, window)
+    assert error_of_in({"message": "m", "timestamp": "2030-01-01T00:00:00Z"}, window)
+
+
+def error_of_in(raw, window: TimeWindow) -> EventError:
+    with pytest.raises(EventError) as info:
+        normalize(raw, NOW, window)
+    return info.value

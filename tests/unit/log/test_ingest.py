@@ -6,12 +6,14 @@ import orjson
 import pytest
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
-from services.log.events import MAX_EVENT_BYTES
+from services.log.events import MAX_EVENT_BYTES, TimeWindow
 from services.log.ingest import (
     MAX_REPORTED_ERRORS,
     Refused,
+    check_duplicate_keys,
     check_event_sizes,
     ingest_records,
+    is_ndjson,
     normalize_all,
     parse_bulk,
 )
@@ -180,6 +182,94 @@ async def test_ingest_records_with_nothing_valid_queues_nothing():
     assert isinstance(out[0], Refused) and batcher.calls == []
 
 
+async def test_ingest_records_refuses_records_older_than_the_retention():
+    batcher = RecordingBatcher()
+    raws = [
+        {"message": "old", "timestamp": "2026-01-01T00:00:00Z"},
+        {"message": "recent", "timestamp": "2026-01-31T00:00:00Z"},
+    ]
+    out = await ingest_records(batcher, "acme", raws, RECEIVED, retention_days=7)  # type: ignore[arg-type]
+    assert isinstance(out[0], Refused) and "retention of 7 days" in out[0].reason
+    assert isinstance(out[1], str)  # a day before RECEIVED: inside the 7 days
+    [(_, events)] = batcher.calls
+    assert [e["message"] for e in events] == ["recent"]
+
+
 async def test_ingest_records_over_the_count_is_413():
     with pytest.raises(PayloadTooLarge):
         await ingest_records(RecordingBatcher(), "t", [{"message": "m"}] * 10_001, RECEIVED)  # type: ignore[arg-type]
+
+
+# --- the tenant's retention and duplicate keys ------------------------------------------
+
+
+def test_one_event_older_than_the_retention_refuses_the_batch():
+    raw = [{"message": "ok"}, {"message": "ok"}, {"message": "ok"}]
+    raw.append({"message": "old", "timestamp": "2025-01-01T00:00:00Z"})
+    with pytest.raises(ValidationFailed) as info:
+        normalize_all(raw, RECEIVED, TimeWindow(RECEIVED, 30))
+    assert info.value.errors == [
+        {
+            "index": 3,
+            "field": "timestamp",
+            "message": "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 "
+            "days (events before 2026-01-02T08:00:00.000Z are deleted); it would be deleted "
+            "at once",
+        }
+    ]
+    assert info.value.detail.startswith(
+        "1 event(s) invalid, nothing was accepted; first: event 3, timestamp: "
+        "2025-01-01T00:00:00.000Z is older than this tenant's retention of 30 days"
+    )
+
+
+def test_duplicate_keys_refuse_the_batch_with_index_and_path():
+    body = b'[{"message":"ok"},{"message":"a","attributes":{"x":1,"x":2}}]'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, parse_bulk(body, "application/json"), lines=False)
+    assert [(e["index"], e["field"]) for e in info.value.errors] == [(1, "attributes.x")]
+    assert "event 1, attributes.x: the key 'x' appears more than once" in info.value.detail
+
+
+def test_duplicate_keys_in_ndjson():
+    body = b'{"message":"ok"}\n{"message":"a","message":"b"}\n'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, parse_bulk(body, "application/x-ndjson"), lines=True)
+    assert [(e["index"], e["field"]) for e in info.value.errors] == [(1, "message")]
+
+
+def test_no_duplicate_keys_passes():
+    body = b'[{"message":"a \\"quoted\\" \\\\ word"},{"message":"b"}]'
+    check_duplicate_keys(body, parse_bulk(body, "application/json"), lines=False)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "lines"),
+    [
+        (b"[{}]", "application/json", False),
+        (b" \r\n\t[{}]", "", False),
+        (b"[{}]", "application/x-ndjson", True),
+        (b'{"a":1}\n{"a":2}', "application/json", True),
+        (b"", "application/json", True),
+    ],
+)
+def test_is_ndjson(body, ctype, lines):
+    assert is_ndjson(body, ctype) is lines
+
+
+def test_deeply_nested_event_in_a_large_body_is_422_not_a_crash():
+    """orjson parses 1,024 levels but writes only 255: the size check must not crash."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(ValidationFailed) as info:
+        check_event_sizes([{"message": "ok"}, {"message": "m", "x": deep}], MAX_EVENT_BYTES + 1)
+    assert info.value.errors == [{"index": 1, "field": "event", "message": "nested too deeply"}]
+
+
+def test_repeated_key_around_a_value_nested_too_deep_to_walk_is_422():
+    deep = b"[" * 1000 + b"]" * 1000
+    body = b'{"message":"m","attributes":' + deep + b',"attributes":{"x":1}}'
+    with pytest.raises(ValidationFailed) as info:
+        check_duplicate_keys(body, [orjson.loads(body)], lines=False)
+    assert info.value.errors == [{"field": "body", "message": "repeated key"}]

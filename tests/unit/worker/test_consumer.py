@@ -8,8 +8,10 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import bson
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from services.core import envelope
@@ -52,6 +54,8 @@ class FakeLogs:
         self.calls.append((list(docs), ordered))
         if self.error is not None:
             raise self.error
+        for doc in docs:
+            bson.encode(doc)  # as the driver does before sending: may raise
         return SimpleNamespace(inserted_ids=[d["_id"] for d in docs])
 
 
@@ -426,3 +430,119 @@ async def test_handle_parses_a_batch_only_within_the_budget():
     assert await one is True and await two is True
     assert seen_used == [len(m1["Body"]), len(m2["Body"])]
     assert w.consumer.budget.used == 0
+
+
+# --- what reaches the dead-letter queue ----------------------------------------------------
+
+
+def dead_lettered() -> float:
+    return REGISTRY.get_sample_value("logserver_worker_messages_dead_lettered_total") or 0.0
+
+
+def nested_array_refused() -> BulkWriteError:
+    """FerretDB v1's answer to an array inside an array."""
+    return BulkWriteError(
+        {
+            "writeErrors": [{"index": 0, "code": 2, "errmsg": "nested arrays are not supported"}],
+            "nInserted": 0,
+        }
+    )
+
+
+@pytest.mark.parametrize(("receives", "counted"), [(1, 0), (4, 0), (5, 1), (6, 1)])
+async def test_store_failure_on_the_last_receive_counts_as_dead_lettered(receives, counted):
+    w = World(insert_error=nested_array_refused())
+    before = dead_lettered()
+    msg = message(1, "acme", [event("a", attributes={"x": [[1, 2]]})], receives=receives)
+    assert await w.consumer.handle([msg]) is False
+    assert w.deleted == []
+    assert dead_lettered() - before == counted
+
+
+async def test_whole_batch_store_failure_on_the_last_receive_counts_each_message():
+    w = World(insert_error=AutoReconnect("down"))
+    before = dead_lettered()
+    msgs = [message(i, "acme", [event(f"e{i}")], receives=5 if i < 2 else 1) for i in range(3)]
+    assert await w.consumer.handle(msgs) is False
+    assert dead_lettered() - before == 2
+
+
+async def test_poison_on_the_last_receive_still_counts():
+    w = World()
+    before = dead_lettered()
+    assert await w.consumer.handle([raw_message(1, "garbage", receives=5)]) is True
+    assert dead_lettered() - before == 1
+
+
+async def test_an_unencodable_event_fails_only_its_own_message():
+    """An integer beyond 64 bits makes the driver refuse the whole insert_many: the
+    other messages of the batch must still be stored, and the loop must not crash."""
+    w = World()
+    before = dead_lettered()
+    msgs = [
+        message(1, "acme", [event("a1")]),
+        message(2, "beta", [event("b1", attributes={"n": 2**63})], receives=5),
+        message(3, "acme", [event("a2")]),
+    ]
+    assert await w.consumer.handle(msgs) is False
+    assert w.deleted == ["r1", "r3"]
+    assert [e["id"] for e in w.published()["logs:acme"]] == ["a1", "a2"]
+    assert "logs:beta" not in w.published()
+    assert dead_lettered() - before == 1
+
+
+async def test_a_consumer_loop_survives_a_failing_batch(monkeypatch: pytest.MonkeyPatch):
+    w = World()
+    receives = 0
+
+    async def receive_message(**kw: Any) -> dict[str, Any]:
+        nonlocal receives
+        receives += 1
+        if receives == 3:
+            w.consumer._stopping.set()
+        return {"Messages": [message(receives, "acme", [event(f"e{receives}")], receives=5)]}
+
+    async def broken(messages: list[dict]) -> bool:
+        raise RuntimeError("a bug")
+
+    w.sqs_client.receive_message = receive_message  # type: ignore[attr-defined]
+    monkeypatch.setattr(w.consumer, "handle", broken)
+    monkeypatch.setattr(w.consumer, "_pause", lambda seconds: asyncio.sleep(0))
+    before = dead_lettered()
+    await asyncio.wait_for(w.consumer._loop(0), 5)
+    assert receives == 3  # went on receiving after each failure
+    assert dead_lettered() - before == 3
+
+
+# --- the queue's own maxReceiveCount -------------------------------------------------------
+
+
+class AttributesClient(FakeSqsClient):
+    def __init__(self, attributes: dict[str, str]) -> None:
+        super().__init__()
+        self.attributes = attributes
+
+    async def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict:
+        assert QueueUrl == QUEUE_URL
+        return {"Attributes": {k: v for k, v in self.attributes.items() if k in AttributeNames}}
+
+
+async def test_max_receives_is_the_queues_redrive_max_receive_count():
+    policy = '{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:0:dlq","maxReceiveCount":"3"}'
+    client = AttributesClient({"RedrivePolicy": policy})
+    consumer = Consumer(FakeSqs(client), {"logs": FakeLogs()}, FakeRedis(), max_receives=5)
+    await consumer.sync_max_receives()
+    assert consumer.max_receives == 3
+    before = dead_lettered()
+    w = World(insert_error=AutoReconnect("down"))
+    w.consumer.max_receives = consumer.max_receives
+    assert await w.consumer.handle([message(1, "acme", [event("a")], receives=3)]) is False
+    assert dead_lettered() - before == 1  # the third receive was the last
+
+
+async def test_without_a_redrive_policy_the_setting_stays():
+    consumer = Consumer(
+        FakeSqs(AttributesClient({})), {"logs": FakeLogs()}, FakeRedis(), max_receives=4
+    )
+    await consumer.sync_max_receives()
+    assert consumer.max_receives == 4
