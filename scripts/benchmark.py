@@ -1,7 +1,7 @@
 """`make benchmark`: run the load scenarios of benchmarks/ against a stack and write results.
 
     .venv/bin/python scripts/benchmark.py                  # all scenarios, full size
-    .venv/bin/python scripts/benchmark.py --scenario a     # one (a, b, c, d, e; comma list)
+    .venv/bin/python scripts/benchmark.py --scenario a     # one (a to g; comma list)
     .venv/bin/python scripts/benchmark.py --quick          # seconds-long smoke run
 
 Starts a private stack on free ports under ``.data/bench-<pid>`` (the same
@@ -53,7 +53,7 @@ from services.core.secretfiles import write_private  # noqa: E402
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-ALL = ("a", "b", "c", "d", "e", "f")
+ALL = ("a", "b", "c", "d", "e", "f", "g")
 NAMES = {
     "a": "single-event POST (closed loop + open loop)",
     "b": "bulk POST, 1,000 events/request",
@@ -61,6 +61,7 @@ NAMES = {
     "d": "filtered search on a preloaded tenant",
     "e": "WebSocket fan-out ingest→receive",
     "f": "log shipper protocols (OTLP, Loki, Elasticsearch) beside bulk, 1,000 records/request",
+    "g": "noisy neighbour: one tenant floods ingest and searches, another's latency",
 }
 FERRETDB_PRELOAD = 100_000
 # Issue 18: the log service's CPU per request, read from /proc (machine noise moves it
@@ -103,6 +104,16 @@ class Params:
     e_processes: int = 0  # listener processes; 0: one per 25 clients, at most 4
     f_requests: int = 60  # requests of 1,000 records per protocol
     f_users: int = 4
+    g_seconds: float = 30  # each phase (quiet, flood)
+    g_b_rate: float = 200  # tenant B's steady single-event POSTs per second
+    # Tenant A's ingest_events_per_second (it offers 5x that): what A may send is load
+    # the 2-core machine carries for everyone, so it is B's rate, not a fifth of capacity.
+    g_a_limit: int = 200
+    g_flood_factor: float = 5
+    g_a_batch: int = 50
+    g_a_searchers: int = 4  # heavy-search clients of A (its max_concurrent_queries: 1)
+    g_a_preload: int = 5_000  # FerretDB v1 reads the whole collection for every search
+    g_b_preload: int = 1_000
     drain_timeout: float = 600
     preload_given: bool = False
 
@@ -133,6 +144,13 @@ class Params:
                 f_requests=3,
                 f_users=1,
                 drain_timeout=30,
+                g_seconds=2,
+                g_b_rate=20,
+                g_a_limit=100,
+                g_a_batch=20,
+                g_a_searchers=2,
+                g_a_preload=300,
+                g_b_preload=50,
             )
         elif args.quick:
             p = cls(
@@ -156,6 +174,9 @@ class Params:
                 f_requests=9,
                 f_users=2,
                 drain_timeout=60,
+                g_seconds=5,
+                g_a_preload=2000,
+                g_b_preload=200,
             )
         else:
             p = cls(quick=False)
@@ -173,6 +194,7 @@ class Params:
             "e_rate",
             "e_seconds",
             "f_requests",
+            "g_seconds",
         ):
             value = getattr(args, name, None)
             if value is not None:
@@ -948,6 +970,86 @@ class Runner:
             )
         return result
 
+    def preload(self, tenant: str, writer: tuple[str, str], count: int, seed: int) -> None:
+        """``count`` events into ``tenant`` with `logserver generate`, then wait until stored."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "generate",
+                "--url",
+                self.target.url,
+                "--count",
+                str(count),
+                "--batch-size",
+                "1000",
+                "--seed",
+                str(seed),
+                "--spread",
+                "3600",
+                "--quiet",
+            ],
+            env=os.environ
+            | {"LOGSERVER_CLIENT_ID": writer[0], "LOGSERVER_CLIENT_SECRET": writer[1]},
+            cwd=REPO,
+            check=True,
+            timeout=1800,
+        )
+
+    def run_g(self) -> dict[str, Any]:
+        p = self.p
+        a, b = self.setup.tenant("noisy-a"), self.setup.tenant("quiet-b")
+        keys = {t: (self.setup.key(t, "writer"), self.setup.key(t, "viewer")) for t in (a, b)}
+        log(f"  preloading {p.g_a_preload:,} events into {a} and {p.g_b_preload:,} into {b}")
+        self.preload(a, keys[a][0], p.g_a_preload, p.seed + 5)
+        self.preload(b, keys[b][0], p.g_b_preload, p.seed + 6)
+        self.drain("g preload")
+        limits = {
+            "ingest_events_per_second": p.g_a_limit,
+            "ingest_burst": p.g_a_limit,
+            "max_concurrent_queries": 1,
+        }
+        resp = self.setup.http.patch(
+            f"/api/v1/tenants/{a}", json={"limits": limits}, headers=self.setup.admin
+        )
+        resp.raise_for_status()
+        self.sampler.label = "g"
+        unenforced = "logserver_limits_unenforced_total"
+        skipped_before = metric_sum(self.target.log_url, unenforced) or 0.0
+        noisy = self.script(
+            "g_noisy",
+            "noisy_neighbour.py",
+            timeout=2 * p.g_seconds + 300,
+            seconds=p.g_seconds,
+            warmup=1.0 if not p.quick else 0.5,
+            b_rate=p.g_b_rate,
+            a_limit=p.g_a_limit,
+            flood_factor=p.g_flood_factor,
+            a_batch=p.g_a_batch,
+            a_searchers=p.g_a_searchers,
+            a_writer=self.setup.token(*keys[a][0]),
+            a_viewer=self.setup.token(*keys[a][1]),
+            b_writer=self.setup.token(*keys[b][0]),
+            b_viewer=self.setup.token(*keys[b][1]),
+        )
+        # Limits fail open when Redis does not answer in time: say if that happened.
+        noisy["limit_checks_unenforced"] = (metric_sum(self.target.log_url, unenforced) or 0.0) - (
+            skipped_before
+        )
+        q, f = noisy["quiet"], noisy["flood"]
+        log(
+            f"  B ingest p99 {q['b_ingest']['latency_ms']['p99']} ms quiet, "
+            f"{f['b_ingest']['latency_ms']['p99']} ms with A's flood "
+            f"(x{noisy['b_ingest_p99_ratio']}); B search p95 "
+            f"{q['b_search']['latency_ms']['p95']} / {f['b_search']['latency_ms']['p95']} ms; "
+            f"A offered {f['a_ingest']['offered_events_per_s']:,.0f} events/s, accepted "
+            f"{f['a_ingest']['accepted_events_per_s']:,.0f}/s, statuses "
+            f"{f['a_ingest']['statuses']}, A searches {f['a_search']['statuses']}; "
+            f"limit checks unenforced: {noisy['limit_checks_unenforced']:.0f}"
+        )
+        return {"noisy": noisy, "tenants": {"a": a, "b": b}, "a_limits": limits}
+
 
 # --- report ---------------------------------------------------------------------------
 
@@ -1096,6 +1198,18 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             + f" (bulk {protocols['bulk']['log_cpu_ms_per_1000_events']} ms / 1,000 events)",
             all(r is not None and r <= 1.5 for r in ratios.values()),
         )
+    if "g" in results:
+        n = results["g"]["noisy"]
+        q, fl = n["quiet"]["b_ingest"]["latency_ms"], n["flood"]["b_ingest"]["latency_ms"]
+        ratio = n["b_ingest_p99_ratio"]
+        sq, sf = n["quiet"]["b_search"]["latency_ms"], n["flood"]["b_search"]["latency_ms"]
+        row(
+            f"noisy neighbour: B's ingest p99 with A flooding at {n['flood_factor']:g}x its "
+            "limit ≤ 1.5 x quiet",
+            f"p99 {q['p99']} ms quiet, {fl['p99']} ms flooded (x{ratio}); "
+            f"B search p95 {sq['p95']} / {sf['p95']} ms (x{n['b_search_p95_ratio']})",
+            ratio is not None and ratio <= 1.5,
+        )
     rss: dict[str, float] = {}
     for r in results.values():
         for name, mb in r.get("resources", {}).get("rss_max_mb", {}).items():
@@ -1208,6 +1322,41 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                 f"log CPU {fmt(s['log_cpu_ms_per_1000_events'], 1)} ms / 1,000 events "
                 f"= {fmt(s['cpu_ratio_to_bulk'], 2)} x bulk",
             )
+    if "g" in results:
+        n = results["g"]["noisy"]
+        for phase in ("quiet", "flood"):
+            for kind, label in (("b_ingest", "B ingest"), ("b_search", "B search")):
+                s = n[phase][kind]
+                lat = s["latency_ms"]
+                errors = sum(v for k, v in s["statuses"].items() if not k.startswith("2"))
+                rows.append(
+                    [
+                        f"g {phase}: {label}",
+                        fmt(s["req_per_s"], 1),
+                        fmt(s["req_per_s"]) if kind == "b_ingest" else "-",
+                        fmt(lat["p50"], 1),
+                        fmt(lat["p95"], 1),
+                        fmt(lat["p99"], 1),
+                        fmt(lat["mean"], 1),
+                        fmt(errors),
+                        "from due time" + (", A flooding" if phase == "flood" else ", A idle"),
+                    ]
+                )
+        a_in, a_se = n["flood"]["a_ingest"], n["flood"]["a_search"]
+        rows.append(
+            [
+                "g flood: A ingest",
+                fmt(a_in["req_per_s"], 1),
+                fmt(a_in["accepted_events_per_s"]),
+                fmt(a_in["latency_ms"]["p50"], 1),
+                fmt(a_in["latency_ms"]["p95"], 1),
+                fmt(a_in["latency_ms"]["p99"], 1),
+                fmt(a_in["latency_ms"]["mean"], 1),
+                "-",
+                f"offered {a_in['offered_events_per_s']:,.0f} events/s; statuses "
+                f"{a_in['statuses']}; A searches {a_se['statuses']}",
+            ]
+        )
     return rows
 
 
@@ -1327,7 +1476,7 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--scenario", default="all", help="a, b, c, d, e, a comma list, or all")
+    ap.add_argument("--scenario", default="all", help="a to g, a comma list, or all")
     ap.add_argument("--quick", action="store_true", help="seconds-long smoke run of each")
     ap.add_argument("--smoke", action="store_true", help="smallest run (used by the tests)")
     ap.add_argument("--preload", dest="d_preload", type=int, help="events to preload for (d)")
@@ -1340,6 +1489,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", dest="e_clients", type=int, help="fan-out WS clients (e)")
     ap.add_argument("--fanout-rate", dest="e_rate", type=float, help="fan-out events/s (e)")
     ap.add_argument("--fanout-seconds", dest="e_seconds", type=float, help="fan-out length (e)")
+    ap.add_argument("--noisy-seconds", dest="g_seconds", type=float, help="each phase of (g)")
     ap.add_argument("--seed", type=int, help="random seed of every scenario (default 42)")
     ap.add_argument("--out-dir", type=Path, default=RESULTS, help="where results go")
     ap.add_argument("--work-dir", type=Path, help="scenario configs and logs (default .data/)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.core.settings import CoreSettings
+from services.core.limits import LimitSettings
 
 
-class BroadcastSettings(CoreSettings):
+class BroadcastSettings(LimitSettings):
     service_name: str = Field("broadcast", description="Name used in logs and metrics.")
     port: int = Field(8005, description="Port of the broadcast service.")
     stream_heartbeat_seconds: float = Field(
@@ -23,6 +23,13 @@ class BroadcastSettings(CoreSettings):
         "connection is dropped without its notice frame.",
     )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")
+    stream_max_connections: int = Field(
+        5000,
+        ge=0,
+        description="Live-tail streams this process serves at once, over all tenants; one "
+        "more is closed with 4429 (each tenant is also held to its max_concurrent_tails). "
+        "0: no cap.",
+    )
     stream_compression: bool = Field(
         False,
         description="Offer permessage-deflate to tail clients. Off by default: the server "

@@ -2,8 +2,10 @@
 
 Close codes (sent after an ``{"type":"error"}`` frame): 4401 missing/invalid
 token, 4403 role or tenant not allowed, 4404 unknown tenant, 4422 invalid
-filter, 4408 too slow (buffer overflow), 1013 backend unavailable (retry); on
-shutdown the server closes with 1012 (service restart).
+filter, 4408 too slow (buffer overflow), 4429 too many streams (the tenant's
+``max_concurrent_tails``, counted across replicas in Redis, or this process's
+``stream_max_connections``), 1013 backend unavailable (retry); on shutdown the
+server closes with 1012 (service restart).
 
 An open stream stays subject to its token: it is closed with 4401 when the
 token expires, its API key is revoked or its tenant disabled (4404 for a
@@ -30,16 +32,20 @@ from services.core.errors import (
     Forbidden,
     LogServerError,
     NotFound,
+    RateLimited,
     Unauthorized,
     Unavailable,
     ValidationFailed,
 )
 from services.core.invalidation import Invalidation, InvalidationBus
-from services.core.logfilters import parse_params
+from services.core.limitstore import count_refusal, record_refusal
+from services.core.logfilters import ParsedParams, parse_params
 from services.core.logstore import recent_events
+from services.core.metrics import LIMIT_UTILISATION
 from services.core.principal import Principal
 from services.core.rbac import Permission, allows
 from services.core.security import bearer_from_header, token_from_websocket_protocols, verify_token
+from services.core.slots import Lease
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_SLOW = 4408
 CLOSE_INVALID = 4422
+CLOSE_TOO_MANY = 4429
 CLOSE_TRY_AGAIN = 1013
 STREAM_OPTIONS = frozenset({"tail", "token", "tenant"})
 NO_TOKEN = (
@@ -63,6 +70,7 @@ _CODES: list[tuple[type[LogServerError], int, str]] = [
     (ValidationFailed, CLOSE_INVALID, "invalid_filter"),
     (BadRequest, CLOSE_INVALID, "bad_request"),
     (Unavailable, CLOSE_TRY_AGAIN, "unavailable"),
+    (RateLimited, CLOSE_TOO_MANY, "too_many_streams"),
 ]
 
 
@@ -78,6 +86,8 @@ async def _refuse(ws: WebSocket, exc: LogServerError) -> None:
     frame: dict[str, Any] = {"type": "error", "code": name, "detail": exc.detail}
     if exc.errors:
         frame["errors"] = exc.errors
+    if isinstance(exc, RateLimited):
+        frame |= {"limit": exc.limit, "limit_value": exc.value, "retry_after": exc.retry_after}
     with contextlib.suppress(Exception):
         await ws.send_text(orjson.dumps(frame).decode())
         await ws.close(code=code, reason=exc.detail[:120])
@@ -166,6 +176,50 @@ class AccessWatch:
                 log.warning("stream access re-check failed", extra={"error": str(exc)})
 
 
+async def take_slot(state: Any, tenant: str) -> Lease:
+    """One of this process's streams and one of the tenant's, or :class:`RateLimited`.
+
+    The caller owns the slot from here: :func:`give_back_slot` when the stream ends.
+    """
+    cap = state.settings.stream_max_connections
+    if cap and state.open_streams >= cap:
+        await record_refusal(state.clients.redis, state.limit_guard, tenant, "tail_capacity")
+        raise RateLimited(
+            f"This live-tail server holds its maximum of {cap:,} streams; reconnect in a "
+            "moment (another replica may have room).",
+            slug="tail-capacity",
+            limit="stream_max_connections",
+            value=cap,
+            retry_after=5,
+        )
+    state.open_streams += 1
+    try:
+        limit = (await state.policies.limits(tenant)).max_concurrent_tails
+        lease = await state.tail_leases.acquire(tenant, limit)
+    except BaseException:
+        state.open_streams -= 1
+        raise
+    if lease is None:
+        state.open_streams -= 1
+        count_refusal(tenant, "max_concurrent_tails")  # the script counted the usage
+        raise RateLimited(
+            f"Tenant '{tenant}' already has {limit:,} live-tail streams open "
+            "(max_concurrent_tails); close one first.",
+            slug="tail-concurrency",
+            limit="max_concurrent_tails",
+            value=limit,
+            retry_after=10,
+        )
+    if limit and lease.counted:
+        LIMIT_UTILISATION.labels(tenant, "max_concurrent_tails").set(lease.held / limit)
+    return lease
+
+
+def give_back_slot(state: Any, lease: Lease) -> None:
+    state.open_streams -= 1
+    state.tail_leases.release(lease)
+
+
 def _tail(options: dict[str, str], max_tail: int) -> int:
     raw = options.get("tail", "0")
     if not raw.isdigit() or int(raw) > max_tail:
@@ -178,7 +232,6 @@ def _tail(options: dict[str, str], max_tail: int) -> int:
 
 async def serve(ws: WebSocket) -> None:
     settings = ws.app.state.settings
-    hub: Hub = ws.app.state.hub
     wants_protocol = token_from_websocket_protocols(ws.headers.get("sec-websocket-protocol"))
     await ws.accept(subprotocol="bearer" if wants_protocol else None)
     try:
@@ -189,6 +242,24 @@ async def serve(ws: WebSocket) -> None:
         await _refuse(ws, exc)
         return
 
+    state = ws.app.state
+    try:
+        lease = await take_slot(state, tenant)
+    except RateLimited as exc:
+        await _refuse(ws, exc)
+        return
+    try:
+        await _serve_open(ws, principal, tenant, parsed, tail)
+    finally:
+        give_back_slot(state, lease)
+
+
+async def _serve_open(
+    ws: WebSocket, principal: Principal, tenant: str, parsed: ParsedParams, tail: int
+) -> None:
+    """Serve a stream that was authorized and got its slot, until it ends."""
+    settings = ws.app.state.settings
+    hub: Hub = ws.app.state.hub
     state = ws.app.state
     watch = AccessWatch(
         state.credentials,

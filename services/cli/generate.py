@@ -228,12 +228,38 @@ class EventGenerator:
 # --- posting -------------------------------------------------------------------------
 
 
+# A 429 asking to wait longer than this (a daily quota used up) ends the run.
+MAX_RATE_LIMIT_WAIT = 60.0
+NOTE_EVERY = 5.0  # seconds between two "rate limited" notes
+
+
+def rate_limit_wait(headers: Any) -> float:
+    """Seconds a 429's ``Retry-After`` asks for (1 s when it says nothing usable)."""
+    try:
+        return max(0.1, float(headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+def problem_detail(resp: Any) -> str:
+    try:
+        body = resp.json()
+        return str(body.get("detail") or body.get("title") or resp.text)[:300]
+    except ValueError:
+        return resp.text[:300]
+
+
+def note(message: str) -> None:
+    print(f"logserver generate: {message}", file=sys.stderr, flush=True)
+
+
 @dataclass
 class Result:
     sent: int = 0
     requests: int = 0
     errors: int = 0
     retries: int = 0
+    rate_limited: int = 0  # 429 answers, each waited out and retried
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -243,6 +269,7 @@ class Result:
             "requests": self.requests,
             "errors": self.errors,
             "retries": self.retries,
+            "rate_limited": self.rate_limited,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(rate, 1),
         }
@@ -295,12 +322,17 @@ async def generate(
     seed: int = 1,
     spread_seconds: float = 0.0,
     progress: bool = True,
+    transport: Any = None,
+    notify: Any = note,
 ) -> Result:
     """Post generated events in bulk until ``count`` events or ``duration`` seconds.
 
     ``token_fn()`` returns a bearer token (called again after a 401). ``rate`` paces
     the events per second; without it the batches go as fast as the server takes them
-    with ``concurrency`` requests in flight.
+    with ``concurrency`` requests in flight. A ``429`` (the tenant's ingest limit) is
+    waited out as its ``Retry-After`` says and the batch sent again, with a note on
+    stderr (``notify``) at most every few seconds; one asking to wait more than a
+    minute (the daily quota) ends the run with the server's reason.
     """
     import httpx
 
@@ -318,11 +350,27 @@ async def generate(
     failure: list[BaseException] = []
     start = time.monotonic()
     deadline = start + duration if duration else None
+    noted_at = -NOTE_EVERY
+
+    async def back_off(resp: httpx.Response) -> None:
+        nonlocal noted_at
+        wait = rate_limit_wait(resp.headers)
+        if wait > MAX_RATE_LIMIT_WAIT:
+            raise RuntimeError(
+                f"the server refuses more events for {wait:,.0f} s: {problem_detail(resp)}"
+            )
+        result.rate_limited += 1
+        now = time.monotonic()
+        if now - noted_at >= NOTE_EVERY:
+            noted_at = now
+            notify(f"rate limited by the server, backing off {wait:g} s: {problem_detail(resp)}")
+        await asyncio.sleep(wait)
 
     async def post(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
         nonlocal token
         try:
-            for attempt in range(6):
+            attempt = 0
+            while attempt < 6:
                 headers = {"Authorization": f"Bearer {token}"}
                 if tenant:
                     headers["X-Tenant-ID"] = tenant
@@ -337,20 +385,25 @@ async def generate(
                     result.requests += 1
                     bar.update(result.sent)
                     return
+                if status == 429:  # over the tenant's limit: expected, not an error
+                    await back_off(resp)
+                    continue
                 if status == 401 and attempt == 0:
+                    attempt += 1
                     token = await asyncio.to_thread(token_fn)
                     continue
-                if status and status < 500 and status != 429:
+                if status and status < 500:
                     raise RuntimeError(f"bulk POST failed ({status}): {resp.text[:300]}")
                 result.retries += 1
                 await asyncio.sleep(min(0.2 * 2**attempt, 5))
+                attempt += 1
             result.errors += 1
         except BaseException as exc:
             failure.append(exc)
         finally:
             sem.release()
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, transport=transport) as client:
         produced = 0
         while not failure:
             if count is not None and produced >= count:
@@ -420,7 +473,9 @@ def run_generate(args: Any) -> int:
     elif not args.quiet:
         print(
             f"generated {summary['events']:,} events in {summary['seconds']:.1f}s "
-            f"({summary['events_per_second']:,.0f}/s, {summary['errors']} failed requests)",
+            f"({summary['events_per_second']:,.0f}/s, {summary['errors']} failed requests"
+            + (f", rate limited {result.rate_limited} times" if result.rate_limited else "")
+            + ")",
             file=sys.stderr,
         )
     return 0 if result.errors == 0 else 1

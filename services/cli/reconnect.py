@@ -20,7 +20,9 @@ RETRY_CLOSES = {
     1012: "service restart",
     1013: "backend unavailable",
     4408: "too slow: the server dropped this reader",
+    4429: "too many live tails open for this tenant",
 }
+CLOSE_TOO_MANY = 4429
 # Gateway answers while the broadcast service is down or restarting.
 RETRY_HTTP = frozenset({502, 503, 504})
 CLOSE_UNAUTHORIZED = 4401
@@ -44,6 +46,7 @@ class Closed:
     established: bool = False  # the server sent events or a heartbeat (not only an error)
     http_status: int | None = None  # the gateway answered the upgrade with plain HTTP
     detail: str | None = None  # the server's error frame, if it sent one
+    retry_after: float | None = None  # seconds the error frame asked to wait (4429)
 
 
 def decide(closed: Closed) -> Action:
@@ -56,6 +59,15 @@ def decide(closed: Closed) -> Action:
     if closed.code == CLOSE_UNAUTHORIZED:
         return Action.REAUTH
     return Action.STOP
+
+
+def retry_delay(closed: Closed, backoff: Backoff) -> float:
+    """How long to wait before connecting again: the backoff, but never less than what
+    the server asked for (a 4429 says when a slot may be free)."""
+    delay = backoff.next()
+    if closed.retry_after:
+        delay = max(delay, closed.retry_after)
+    return delay
 
 
 class Backoff:

@@ -1,8 +1,10 @@
 """`logserver tail`: follow a tenant's events live over the WebSocket API.
 
 It keeps following across service restarts: after a close that says "try
-again" (1012 restart, 1013 backend unavailable, 4408 too slow, a lost
-connection or a 502/503/504 from the gateway) it reconnects with backoff
+again" (1012 restart, 1013 backend unavailable, 4408 too slow, 4429 too many
+streams for the tenant, a lost connection or a 502/503/504 from the gateway)
+it reconnects with backoff (for 4429 no sooner than the server's
+``retry_after``)
 (`services/cli/reconnect.py`), replaying the last events to fill the gap
 without printing any event twice. Its token is renewed before it expires and
 the new one is used for the next connection; a 4401 gets one fresh token.
@@ -22,7 +24,16 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from services.cli.errors import CliError, Unreachable, network_reason
-from services.cli.reconnect import RETRY_CLOSES, Action, Backoff, Closed, Resume, decide
+from services.cli.reconnect import (
+    CLOSE_TOO_MANY,
+    RETRY_CLOSES,
+    Action,
+    Backoff,
+    Closed,
+    Resume,
+    decide,
+    retry_delay,
+)
 from services.cli.token import Token, get_token, load_credential, token_claims
 from services.core.rbac import PLATFORM_TENANT
 
@@ -119,7 +130,7 @@ async def open_stream(
     url: str, headers: dict[str, str], on_frame: Callable[[dict[str, Any]], None]
 ) -> Closed:
     """One connection, until it closes; how it ended (never raises for network trouble)."""
-    established, detail = False, None
+    established, detail, retry_after = False, None, None
     try:
         async with websockets.connect(
             url, additional_headers=headers, max_size=None, open_timeout=10
@@ -129,6 +140,8 @@ async def open_stream(
                     frame = orjson.loads(raw)
                     if frame.get("type") == "error":
                         detail = str(frame.get("detail", ""))
+                        if isinstance(frame.get("retry_after"), int | float):
+                            retry_after = float(frame["retry_after"])
                         continue
                     established = True
                     on_frame(frame)
@@ -136,7 +149,7 @@ async def open_stream(
                 pass
             code = ws.close_code if ws.close_code is not None else 1006
             reason = RETRY_CLOSES.get(code) or ws.close_reason or "closed"
-            return Closed(code, reason, established, detail=detail)
+            return Closed(code, reason, established, detail=detail, retry_after=retry_after)
     except InvalidStatus as exc:
         status = exc.response.status_code
         return Closed(None, f"HTTP {status}", established, http_status=status)
@@ -212,9 +225,14 @@ async def follow(
             tokens.invalidate()
             note("the server refused the token (expired?); getting a new one")
             continue
-        delay = backoff.next()
+        delay = retry_delay(closed, backoff)
         if closed.code is None:
             note(f"cannot connect to the stream ({closed.reason}); retrying in {delay:.1f} s")
+        elif closed.code == CLOSE_TOO_MANY:
+            note(
+                f"stream refused ({closed.code}): {closed.detail or closed.reason}; "
+                f"backing off, retrying in {delay:.1f} s"
+            )
         else:
             note(f"stream closed ({closed.code} {closed.reason}); reconnecting in {delay:.1f} s")
         reconnecting = True

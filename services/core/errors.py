@@ -88,6 +88,41 @@ class Unavailable(LogServerError):
         super().__init__(detail, **kw)
 
 
+class ServerBusy(Unavailable):
+    """503: a cap of this process (not one of the tenant's limits) is reached: the
+    server is busy with other tenants' work, retry shortly."""
+
+    slug = "server-busy"
+
+
+class RateLimited(LogServerError):
+    """429: the tenant is over one of its limits (``services/core/limits.py``).
+
+    ``slug`` names the kind of limit (``ingest-rate-limited``, ``query-concurrency``,
+    ...), ``limit`` the tenant limit field and ``value`` its value; the problem body
+    carries both, and ``Retry-After`` says when trying again can succeed.
+    """
+
+    status, title, slug = 429, "Too Many Requests", "rate-limited"
+
+    def __init__(
+        self, detail: str, *, slug: str, limit: str, value: int, retry_after: int, **kw: Any
+    ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        kw.setdefault("headers", {"Retry-After": str(self.retry_after)})
+        super().__init__(detail, **kw)
+        self.slug = slug
+        self.limit = limit
+        self.value = value
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = super().to_problem(instance)
+        body["limit"] = self.limit
+        body["limit_value"] = self.value
+        body["retry_after"] = self.retry_after
+        return body
+
+
 class QueryTimeout(LogServerError):
     status, title, slug = 504, "Gateway Timeout", "query-timeout"
 

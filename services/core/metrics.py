@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "logserver_http_requests_total",
@@ -25,6 +25,22 @@ LOOP_LAG = Histogram(
     "How late a timer of the event loop fires: time a ready request waits for the CPU",
     ["service"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+# Per-tenant limits (services/core/limits.py). `reason` is the limit refused by (the
+# tenant field, e.g. ingest_events_per_second) or a process cap (query_capacity,
+# tail_capacity); the same names as the `refused` counts of GET /api/v1/logs/usage.
+REFUSED = Counter("logserver_refused_total", "Requests refused by a limit", ["tenant", "reason"])
+LIMIT_UTILISATION = Gauge(
+    "logserver_limit_utilisation",
+    "How much of a tenant's limit is in use (1 = at the limit), as last seen by this process",
+    ["tenant", "limit"],
+)
+LIMITS_UNENFORCED = Counter(
+    "logserver_limits_unenforced_total",
+    "Limit checks skipped because their store (Redis) did not answer: the request was "
+    "let through (limits fail open)",
+    ["service", "check"],
 )
 
 

@@ -2,11 +2,14 @@
 
 Ingest refuses events older than the tenant's retention (the worker's sweep would
 delete them minutes after their 202), so it needs ``retention_days`` on every
-request: one MongoDB read per tenant per ``ttl_seconds`` (the same bound as
-credential changes, ``credential_cache_seconds``), concurrent misses of one tenant
-sharing that read. A change takes effect at once through ``on_change``, subscribed
-to the invalidation bus (``invalidate``/``clear`` underneath); the TTL bounds what
-the bus could not deliver.
+request; ingest, queries and the live tail need the tenant's effective
+:class:`~services.core.limits.Limits` (defaults from the settings, overridden by
+the document's ``limits``). Both come from one read of the tenant document: one
+MongoDB read per tenant per ``ttl_seconds`` (the same bound as credential
+changes, ``credential_cache_seconds``), concurrent misses of one tenant sharing
+that read. ``invalidate``/``clear`` let a change take effect at once;
+:meth:`TenantPolicies.on_change` is the callback for the invalidation bus, on
+which the tenant service announces every tenant change.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.core.credentials import TENANTS
 from services.core.invalidation import Invalidation
+from services.core.limits import Limits
 from services.core.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -40,52 +44,77 @@ def retention_of(doc: dict[str, Any] | None) -> int:
     return max(days, 0)
 
 
+# No limit at all: what a TenantPolicies built without defaults applies.
+UNLIMITED = Limits(0, 0, 0, 0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    """What the services act on about one tenant."""
+
+    retention_days: int
+    limits: Limits
+
+
 @dataclass(slots=True)
 class _Entry:
-    retention_days: int
+    policy: TenantPolicy
     checked_at: float
 
 
 class TenantPolicies:
-    def __init__(self, db: AsyncDatabase, ttl_seconds: float) -> None:
+    def __init__(self, db: AsyncDatabase, ttl_seconds: float, defaults: Limits = UNLIMITED) -> None:
         self.db = db
         self.ttl = ttl_seconds
+        self.defaults = defaults  # every tenant's limits but those its document overrides
         self._cache: dict[str, _Entry] = {}
-        self._lookups: SingleFlight[int] = SingleFlight()
+        self._lookups: SingleFlight[TenantPolicy] = SingleFlight()
         # Bumped by invalidate/clear: a read that began before must neither be joined
         # by later callers nor cached, since it may predate the change.
         self._generation = 0
 
-    async def _lookup(self, tenant: str) -> int:
-        doc = await self.db[TENANTS].find_one({"_id": tenant}, {"retention_days": 1})
-        return retention_of(doc)
+    def policy_of(self, doc: dict[str, Any] | None) -> TenantPolicy:
+        """The policy a tenant document (or its absence) stands for."""
+        overrides = doc.get("limits") if doc else None
+        return TenantPolicy(retention_of(doc), self.defaults.with_overrides(overrides))
+
+    async def _lookup(self, tenant: str) -> TenantPolicy:
+        doc = await self.db[TENANTS].find_one({"_id": tenant}, {"retention_days": 1, "limits": 1})
+        return self.policy_of(doc)
 
     async def retention_days(self, tenant: str) -> int:
-        """The tenant's retention in days (0: none), at most ``ttl_seconds`` old.
+        """The tenant's retention in days (0: none), at most ``ttl_seconds`` old."""
+        return (await self.policy(tenant)).retention_days
+
+    async def limits(self, tenant: str) -> Limits:
+        """The tenant's effective limits, at most ``ttl_seconds`` old."""
+        return (await self.policy(tenant)).limits
+
+    async def policy(self, tenant: str) -> TenantPolicy:
+        """The tenant's policy, at most ``ttl_seconds`` old.
 
         If MongoDB cannot be asked, the last known value stands (and is not asked
-        again before the TTL passes); with none known the answer is 0, so ingest
-        goes on without the age check rather than failing while storage is away.
+        again before the TTL passes); with none known the answer is retention 0 and
+        the default limits, so ingest goes on without the age check rather than
+        failing while storage is away.
         """
         now = time.monotonic()
         entry = self._cache.get(tenant)
         if entry is not None and now - entry.checked_at < self.ttl:
-            return entry.retention_days
+            return entry.policy
         generation = self._generation
         try:
-            days = await self._lookups.run((tenant, generation), lambda: self._lookup(tenant))
+            policy = await self._lookups.run((tenant, generation), lambda: self._lookup(tenant))
         except Exception as exc:
-            log.warning(
-                "tenant retention lookup failed", extra={"tenant": tenant, "error": str(exc)}
-            )
+            log.warning("tenant policy lookup failed", extra={"tenant": tenant, "error": str(exc)})
             if entry is None:
-                entry = _Entry(0, now)
+                entry = _Entry(self.policy_of(None), now)
                 self._store(tenant, entry)
             entry.checked_at = now
-            return entry.retention_days
+            return entry.policy
         if generation == self._generation:
-            self._store(tenant, _Entry(days, now))
-        return days
+            self._store(tenant, _Entry(policy, now))
+        return policy
 
     def _store(self, tenant: str, entry: _Entry) -> None:
         if len(self._cache) >= MAX_ENTRIES and tenant not in self._cache:
@@ -103,7 +132,9 @@ class TenantPolicies:
         self._cache.clear()
 
     def on_change(self, change: Invalidation) -> None:
-        """An invalidation-bus callback: forget what ``change`` may have made stale."""
+        """An invalidation-bus callback: forget what ``change`` may have made stale
+        (a tenant's retention, limits or status: its entry; after the bus reconnected:
+        everything). An API key's change concerns no policy."""
         if change.everything:
             self.clear()
         elif change.key_id is None:  # the tenant itself (an API key's change is not ours)

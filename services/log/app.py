@@ -5,9 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.core.limitstore import StoreGuard, limits_client
+from services.core.slots import SlotLeases
 from services.core.tenantpolicy import TenantPolicies
+from services.log.admission import IngestAdmission
 from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
+from services.log.querygate import QueryGate
 from services.log.routes import DIRECT_ROUTES, router
 from services.log.settings import LogSettings
 from services.log.shippers.routes import es_router, loki_router, otlp_router
@@ -19,11 +23,30 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
         app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
-        # Ingest refuses events older than the tenant's retention; a changed retention
-        # reaches the cache at once through the tenant service's invalidations.
-        policies = TenantPolicies(clients.db, settings.credential_cache_seconds)
+        # The tenant's retention (ingest refuses older events) and limits, one cached
+        # read of its document; a tenant change announced on the invalidation bus
+        # reaches the cache at once.
+        policies = TenantPolicies(
+            clients.db, settings.credential_cache_seconds, settings.default_limits
+        )
         app.state.invalidations.subscribe(policies.on_change)
         app.state.policies = policies
+        guard = StoreGuard("log")
+        app.state.limit_guard = guard
+        # Its own client: every request asks it, and must not exhaust the shared pool.
+        limits_redis = limits_client(settings.redis_url)
+        clients.closers.append(limits_redis.aclose)
+        admission = IngestAdmission(limits_redis, policies.limits, guard)
+        app.state.admission = admission
+        leases = SlotLeases(limits_redis, "queries", guard, reason="max_concurrent_queries")
+        leases.start()
+        app.state.query_gate = QueryGate(
+            limits_redis,
+            leases,
+            guard,
+            max_concurrent=settings.query_max_concurrent,
+            queue_seconds=settings.query_queue_seconds,
+        )
         batcher = IngestBatcher(
             sqs_sender(clients.sqs.client, clients.sqs.url),
             linger=settings.ingest_linger_ms / 1000,
@@ -31,12 +54,16 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
             max_batch_bytes=settings.ingest_max_message_bytes,
             max_in_flight=settings.ingest_max_in_flight,
             coalesce_in_flight=settings.ingest_coalesce_in_flight,
+            # Every ingest path goes through submit(): limits are checked there.
+            admit=admission.admit,
+            refund=admission.refund,
         )
         batcher.start()
         app.state.batcher = batcher
 
     async def shutdown(app: FastAPI) -> None:
         await app.state.batcher.close()
+        await app.state.query_gate.close()
 
     return create_service_app(
         name="log",

@@ -15,6 +15,10 @@ sends after ``linger``; a busy one sends bigger batches, not more of them. (A
 4 ms cadence with 16 sends in flight spent half a core on it at 1,000 req/s.)
 Requests too big to share a message are sent at once, up to
 ``max_in_flight`` calls at a time.
+
+Every ingest path hands its events to :meth:`IngestBatcher.submit`, so that is
+where the tenant's ingest limits are checked (``admit``, see
+``services/log/admission.py``): before anything of the request is queued.
 """
 
 from __future__ import annotations
@@ -81,6 +85,9 @@ class _Message:
 
 
 SendBatch = Callable[[list[str]], Awaitable[list[bool]]]
+# admit(tenant, events, bytes): returns if the request may be queued, raises (429) if not.
+Admit = Callable[[str, int, int], Awaitable[None]]
+Refund = Callable[[str, int, int], Awaitable[None]]
 
 
 class IngestBatcher:
@@ -93,8 +100,12 @@ class IngestBatcher:
         max_batch_bytes: int = 240_000,
         max_in_flight: int = 16,
         coalesce_in_flight: int = 1,
+        admit: Admit | None = None,
+        refund: Refund | None = None,
     ) -> None:
         self._send_batch = send_batch
+        self._admit = admit
+        self._refund = refund
         self.linger = linger
         self.max_message_bytes = max_message_bytes
         self.max_batch_bytes = max_batch_bytes
@@ -120,9 +131,27 @@ class IngestBatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def submit(self, tenant_id: str, events: list[bytes]) -> None:
-        """Return once SQS accepted every event; raise :class:`Unavailable` otherwise."""
+        """Return once SQS accepted every event; raise :class:`Unavailable` otherwise.
+
+        First the tenant's ingest limits (``admit``): a refused request raises
+        ``RateLimited`` (429) and nothing of it is queued. One that was admitted but
+        then not queued is taken back out of the tenant's usage (``refund``).
+        """
         if self._closed:
             raise Unavailable("This log service instance is shutting down; retry.", retry_after=1)
+        if self._admit is None:
+            await self._queue(tenant_id, events)
+            return
+        size = sum(len(e) for e in events)
+        await self._admit(tenant_id, len(events), size)
+        try:
+            await self._queue(tenant_id, events)
+        except Unavailable:
+            if self._refund is not None:
+                await self._refund(tenant_id, len(events), size)
+            raise
+
+    async def _queue(self, tenant_id: str, events: list[bytes]) -> None:
         groups = pack(events, self.max_message_bytes)
         if len(groups) > 1:
             # Larger than one message: send this request's own messages directly.

@@ -33,7 +33,7 @@ MAX_FUTURE = timedelta(days=1)
 # control character, and none of the names the gateway or the log service route
 # themselves under /api/v1/logs/ (tests/unit/log/test_events.py keeps this list
 # equal to the routes).
-RESERVED_IDS = frozenset({".", "..", "stats", "export", "stream"})
+RESERVED_IDS = frozenset({".", "..", "stats", "export", "stream", "usage"})
 _BAD_ID = re.compile(r"[/\x00-\x1f\x7f]")
 
 ALIASES = {

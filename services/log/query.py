@@ -200,6 +200,16 @@ class LogRepository:
             result["histogram"] = histogram
         return result
 
+    async def count_upto(self, tenant_id: str, flt: LogFilter, upto: int) -> int | None:
+        """How many events match, counting no further than ``upto``; None if the count
+        ran out of time (``maxTimeMS``)."""
+        try:
+            return await self.logs.count_documents(
+                flt.to_mongo(tenant_id), limit=upto, maxTimeMS=self.max_time_ms
+            )
+        except ExecutionTimeout:
+            return None
+
     async def stream(
         self, tenant_id: str, flt: LogFilter, *, descending: bool, limit: int | None
     ) -> AsyncIterator[dict[str, Any]]:

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.core.direct import DirectEndpoint
 from services.core.disconnect import cancel_on_disconnect
-from services.core.errors import ValidationFailed
-from services.core.logfilters import ParsedParams, parse_params, parse_time
+from services.core.errors import Unavailable, ValidationFailed
+from services.core.limits import Limits
+from services.core.limitstore import read_usage, record_refusal
+from services.core.logfilters import LogFilter, ParsedParams, parse_params, parse_time
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
-from services.core.security import LogsDelete, LogsExport, LogsRead, LogsWrite, logs_write
+from services.core.security import (
+    Authenticated,
+    LogsDelete,
+    LogsExport,
+    LogsRead,
+    LogsWrite,
+    logs_write,
+)
 from services.log.events import MAX_EVENT_BYTES
 from services.log.export import FORMATS, render
 from services.log.ingest import (
@@ -24,6 +38,7 @@ from services.log.ingest import (
     read_body,
 )
 from services.log.query import INTERVALS, STATS_BY, LogRepository
+from services.log.querygate import QueryGate, QueryRangeTooWide, check_range
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 
@@ -78,6 +93,58 @@ def _repo(request: Request) -> LogRepository:
     return request.app.state.repo
 
 
+T = TypeVar("T")
+
+
+async def _limits(request: Request, tenant: str, flt: LogFilter) -> Limits:
+    """The tenant's limits, after refusing a query wider than its time range limit."""
+    limits: Limits = await request.app.state.policies.limits(tenant)
+    try:
+        check_range(flt, limits)
+    except QueryRangeTooWide:
+        state = request.app.state
+        await record_refusal(
+            state.clients.redis, state.limit_guard, tenant, "max_query_range_hours"
+        )
+        raise
+    return limits
+
+
+async def _gated(
+    request: Request, tenant: str, limits: Limits, query: Callable[[], Awaitable[T]]
+) -> T:
+    """Run a query inside the tenant's and this process's query slots; a client that
+    gives up (or times out) cancels it, waiting or running, and frees its slots."""
+    gate: QueryGate = request.app.state.query_gate
+
+    async def run() -> T:
+        async with gate.slot(tenant, limits):
+            return await query()
+
+    return await cancel_on_disconnect(request.receive, run())
+
+
+class _ExportResponse(StreamingResponse):
+    """A streamed export that gives its query slots back when the stream ends, however
+    it ends (sent, failed, or cancelled because the client left)."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[str | bytes],
+        *,
+        release: Callable[[], Awaitable[object]],
+        **kw: Any,
+    ) -> None:
+        super().__init__(content, **kw)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
+
+
 async def _retention_days(request: Request, tenant: str) -> int:
     return await request.app.state.policies.retention_days(tenant)
 
@@ -85,6 +152,7 @@ async def _retention_days(request: Request, tenant: str) -> int:
 @router.post("", status_code=202)
 async def ingest_event(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
+    await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_EVENT_BYTES, "The event")
     retention = await _retention_days(request, tenant)
     event_id = await ingest_one(request.app.state.batcher, tenant, body, now_iso(), retention)
@@ -94,6 +162,7 @@ async def ingest_event(request: Request, principal: LogsWrite) -> Response:
 @router.post("/bulk", status_code=202)
 async def ingest_events(request: Request, principal: LogsWrite) -> Response:
     tenant = await _tenant(request, principal)
+    await request.app.state.admission.precheck(tenant)  # refused moments ago: at once
     body = await read_body(request, MAX_BULK_BYTES, "The request body")
     ctype = request.headers.get("content-type", "")
     retention = await _retention_days(request, tenant)
@@ -128,17 +197,22 @@ async def search_logs(request: Request, principal: LogsRead) -> Response:
     page = _int(opts, "page", None, 1, 1_000_000)
     if "size" in opts and page is None:
         page = 1
-    search = _repo(request).search(
+    descending, with_total = _descending(opts), _bool(opts, "total")
+    limits = await _limits(request, tenant, parsed.filter)
+    result = await _gated(
+        request,
         tenant,
-        parsed.filter,
-        descending=_descending(opts),
-        limit=limit or 50,
-        cursor=opts.get("cursor"),
-        page=page,
-        with_total=_bool(opts, "total"),
+        limits,
+        lambda: _repo(request).search(
+            tenant,
+            parsed.filter,
+            descending=descending,
+            limit=limit or 50,
+            cursor=opts.get("cursor"),
+            page=page,
+            with_total=with_total,
+        ),
     )
-    # A client that gives up (or times out) must not leave its search running.
-    result = await cancel_on_disconnect(request.receive, search)
     return JSONResponse({"data": result.items, "meta": result.meta})
 
 
@@ -152,8 +226,12 @@ async def log_stats(request: Request, principal: LogsRead) -> Response:
     interval = parsed.options.get("interval")
     if interval is not None and interval not in INTERVALS:
         raise _invalid("interval", f"must be one of {', '.join(INTERVALS)}")
-    stats = await cancel_on_disconnect(
-        request.receive, _repo(request).stats(tenant, parsed.filter, by=by, interval=interval)
+    limits = await _limits(request, tenant, parsed.filter)
+    stats = await _gated(
+        request,
+        tenant,
+        limits,
+        lambda: _repo(request).stats(tenant, parsed.filter, by=by, interval=interval),
     )
     return JSONResponse(stats)
 
@@ -166,16 +244,54 @@ async def export_logs(request: Request, principal: LogsExport) -> Response:
     if fmt not in FORMATS:
         raise _invalid("format", f"must be one of {', '.join(FORMATS)}")
     limit = _int(parsed.options, "limit", None, 1, 100_000_000)
-    events = _repo(request).stream(
-        tenant, parsed.filter, descending=_descending(parsed.options), limit=limit
-    )
+    descending = _descending(parsed.options)
+    limits = await _limits(request, tenant, parsed.filter)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     filename = f"logs-{tenant}-{stamp}.{fmt}"
-    return StreamingResponse(
-        render(events, fmt),
-        media_type=FORMATS[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    gate: QueryGate = request.app.state.query_gate
+    cap = limits.max_export_events
+    capped = bool(cap) and (limit is None or limit > cap)
+    # The slots are held until the stream ends (the response releases them).
+    slots = contextlib.AsyncExitStack()
+
+    async def prepare() -> None:
+        await slots.enter_async_context(gate.slot(tenant, limits))
+        if capped:
+            # Cut off at the tenant's cap, and say so before the first byte (headers):
+            # whether anything is cut comes from a count that stops at cap + 1.
+            beyond = await _repo(request).count_upto(tenant, parsed.filter, cap + 1)
+            headers["X-Export-Limit"] = str(cap)
+            headers["X-Export-Truncated"] = (
+                "unknown" if beyond is None else "true" if beyond > cap else "false"
+            )
+
+    try:
+        await cancel_on_disconnect(request.receive, prepare())
+        events = _repo(request).stream(
+            tenant, parsed.filter, descending=descending, limit=cap if capped else limit
+        )
+        return _ExportResponse(
+            render(events, fmt), media_type=FORMATS[fmt], headers=headers, release=slots.aclose
+        )
+    except BaseException:
+        await asyncio.shield(slots.aclose())
+        raise
+
+
+@router.get("/usage")
+async def usage(request: Request, principal: Authenticated) -> Response:
+    """The tenant's own usage and limits, for any role of the tenant."""
+    tenant = await _tenant(request, principal)
+    limits: Limits = await request.app.state.policies.limits(tenant)
+    try:
+        counts = await asyncio.wait_for(read_usage(request.app.state.clients.redis, tenant), 2.0)
+    except Exception as exc:
+        raise Unavailable(
+            "Usage is counted in Redis, which is not answering right now; retry shortly. "
+            "(Limits are not enforced meanwhile: they fail open.)"
+        ) from exc
+    return JSONResponse({"tenant": tenant, **counts, "limits": limits.as_dict()})
 
 
 @router.delete("/cleanup")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.core.settings import CoreSettings
+from services.core.limits import LimitSettings
 
 
-class LogSettings(CoreSettings):
+class LogSettings(LimitSettings):
     service_name: str = Field("log", description="Name used in logs and metrics.")
     port: int = Field(8003, description="Port of the log service.")
     query_timeout_seconds: float = Field(
@@ -35,4 +35,17 @@ class LogSettings(CoreSettings):
         le=64,
         description="Coalesced SendMessageBatch calls in flight at once; requests arriving "
         "meanwhile join the next call, so batches grow with load instead of calls.",
+    )
+    query_max_concurrent: int = Field(
+        16,
+        ge=0,
+        description="Searches, stats and exports this process runs at once, over all "
+        "tenants; more wait their turn (LOGSERVER_QUERY_QUEUE_SECONDS), so the storage is "
+        "never flooded. Each tenant is also held to its max_concurrent_queries. 0: no cap.",
+    )
+    query_queue_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a query waits for one of LOGSERVER_QUERY_MAX_CONCURRENT before "
+        "it is answered 503 (server-busy).",
     )

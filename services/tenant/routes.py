@@ -16,7 +16,7 @@ from services.tenant.schemas import (
     TenantOut,
     TenantUpdate,
 )
-from services.tenant.store import TenantStore, key_out, tenant_out
+from services.tenant.store import TenantStore, key_out
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
@@ -27,9 +27,10 @@ def _store(request: Request) -> TenantStore:
 
 @router.post("", status_code=201, response_model=TenantOut)
 async def create_tenant(request: Request, body: TenantCreate, principal: TenantsManage):
-    doc = await _store(request).create(principal, body)
+    store = _store(request)
+    doc = await store.create(principal, body)
     return JSONResponse(
-        tenant_out(doc), status_code=201, headers={"Location": f"/api/v1/tenants/{doc['_id']}"}
+        store.out(doc), status_code=201, headers={"Location": f"/api/v1/tenants/{doc['_id']}"}
     )
 
 
@@ -40,25 +41,29 @@ async def list_tenants(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    docs, total = await _store(request).list(principal, limit=limit, offset=offset)
+    store = _store(request)
+    docs, total = await store.list(principal, limit=limit, offset=offset)
     meta = {"total": total, "limit": limit, "offset": offset}
-    return JSONResponse({"data": [tenant_out(d) for d in docs], "meta": meta})
+    return JSONResponse({"data": [store.out(d) for d in docs], "meta": meta})
 
 
 @router.get("/{key}", response_model=TenantOut)
 async def get_tenant(request: Request, key: str, principal: TenantsManage):
-    return JSONResponse(tenant_out(await _store(request).get(principal, key)))
+    store = _store(request)
+    return JSONResponse(store.out(await store.get(principal, key)))
 
 
 @router.patch("/{key}", response_model=TenantOut)
 async def update_tenant(request: Request, key: str, body: TenantUpdate, principal: TenantsManage):
-    return JSONResponse(tenant_out(await _store(request).update(principal, key, body)))
+    store = _store(request)
+    return JSONResponse(store.out(await store.update(principal, key, body)))
 
 
 @router.delete("/{key}", response_model=TenantOut)
 async def disable_tenant(request: Request, key: str, principal: TenantsManage):
     """Disables the tenant (its data stays); its tokens stop working."""
-    return JSONResponse(tenant_out(await _store(request).disable(principal, key)))
+    store = _store(request)
+    return JSONResponse(store.out(await store.disable(principal, key)))
 
 
 @router.post("/{key}/api-keys", status_code=201, response_model=ApiKeyCreated)

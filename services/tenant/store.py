@@ -29,18 +29,40 @@ from services.core.credentials import (
 )
 from services.core.errors import Conflict, Forbidden, NotFound
 from services.core.invalidation import Invalidation, InvalidationBus
+from services.core.limits import LIMIT_FIELDS, Limits
 from services.core.logstore import ensure_indexes
 from services.core.principal import Principal
-from services.tenant.schemas import ApiKeyCreate, TenantCreate, TenantUpdate
+from services.tenant.schemas import ApiKeyCreate, LimitsPatch, TenantCreate, TenantUpdate
 
 KEYS_BY_TENANT = IndexModel(
     [("tenant", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"
 )
 
 
-def tenant_out(doc: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if k != "_id"}
-    return {"key": doc["_id"], **out}
+def tenant_out(doc: dict[str, Any], defaults: Limits) -> dict[str, Any]:
+    """A tenant as the API shows it: ``limits`` are the effective ones (the defaults
+    with the tenant's overrides), ``limit_overrides`` what was set for this tenant."""
+    out = {k: v for k, v in doc.items() if k not in ("_id", "limits")}
+    stored = doc.get("limits") or {}
+    overrides = {k: stored[k] for k in LIMIT_FIELDS if stored.get(k) is not None}
+    effective = defaults.with_overrides(overrides).as_dict()
+    return {"key": doc["_id"], **out, "limits": effective, "limit_overrides": overrides}
+
+
+def limit_changes(patch: LimitsPatch | None) -> tuple[dict[str, int], dict[str, str]]:
+    """``$set`` and ``$unset`` of a limits patch: given fields are set, null ones go
+    back to their default (unset), the others are not touched; a null patch unsets all."""
+    if patch is None:
+        return {}, {"limits": ""}
+    to_set: dict[str, int] = {}
+    to_unset: dict[str, str] = {}
+    for name in patch.model_fields_set:
+        value = getattr(patch, name)
+        if value is None:
+            to_unset[f"limits.{name}"] = ""
+        else:
+            to_set[f"limits.{name}"] = value
+    return to_set, to_unset
 
 
 def key_out(doc: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +83,16 @@ def _require_platform(principal: Principal, action: str) -> None:
 
 
 class TenantStore:
-    def __init__(self, db: AsyncDatabase, invalidations: InvalidationBus) -> None:
+    def __init__(
+        self, db: AsyncDatabase, invalidations: InvalidationBus, default_limits: Limits
+    ) -> None:
         self.tenants = db[TENANTS]
         self.keys = db[API_KEYS]
         self.invalidations = invalidations
+        self.default_limits = default_limits
+
+    def out(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return tenant_out(doc, self.default_limits)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.keys, [KEYS_BY_TENANT])
@@ -89,6 +117,8 @@ class TenantStore:
             "created_at": now,
             "updated_at": now,
         }
+        if data.limits is not None:
+            doc["limits"] = data.limits.model_dump(exclude_none=True)
         try:
             await self.tenants.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -112,12 +142,22 @@ class TenantStore:
 
     async def update(self, principal: Principal, key: str, patch: TenantUpdate) -> dict[str, Any]:
         await self.get(principal, key)
-        changes = patch.model_dump(exclude_unset=True)
+        changes = patch.model_dump(exclude_unset=True, exclude={"limits"})
         if "status" in changes:
             _require_platform(principal, "enable or disable a tenant")
+        update: dict[str, Any] = {}
+        if "limits" in patch.model_fields_set:
+            # A tenant's own admin must not lift the limits that protect other tenants.
+            _require_platform(principal, "change a tenant's limits")
+            to_set, to_unset = limit_changes(patch.limits)
+            changes.update(to_set)
+            if to_unset:
+                update["$unset"] = to_unset
         changes["updated_at"] = datetime.now(UTC)
-        await self.tenants.update_one({"_id": key}, {"$set": changes})
-        await self.invalidations.publish(Invalidation(key))  # status, retention, ...
+        update["$set"] = changes
+        await self.tenants.update_one({"_id": key}, update)
+        # Status, retention, limits...: every process drops what it cached of the tenant.
+        await self.invalidations.publish(Invalidation(key))
         return await self.get(principal, key)
 
     async def disable(self, principal: Principal, key: str) -> dict[str, Any]:

@@ -119,10 +119,23 @@ def test_f_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
         assert summary["cpu_ratio_to_bulk"] > 0, name
 
 
+def test_g_noisy_neighbour_measures_b_quiet_and_flooded(report: dict[str, Any]) -> None:
+    n = report["results"]["g"]["noisy"]
+    for phase in ("quiet", "flood"):
+        ingest = n[phase]["b_ingest"]
+        assert set(ingest["statuses"]) == {"202"}, ingest  # B is never refused
+        assert ingest["latency_ms"]["p99"] is not None
+        assert n[phase]["b_search"]["requests"] > 0
+    flood = n["flood"]["a_ingest"]
+    assert flood["statuses"].get("429", 0) > 0  # A, at 5x its limit, is refused...
+    assert flood["statuses"].get("202", 0) > 0  # ...but not stopped
+    assert n["b_ingest_p99_ratio"] is not None
+
+
 def test_report_files_and_resources(report: dict[str, Any]) -> None:
     out: Path = report["_out"]
     doc = json.loads((out / "smoke.json").read_text())
-    assert set(doc["results"]) == {"a", "b", "c", "d", "e", "f"}
+    assert set(doc["results"]) == {"a", "b", "c", "d", "e", "f", "g"}
     assert doc["machine"]["nproc"] >= 1 and doc["machine"]["storage"]
     md = (out / "smoke.md").read_text()
     assert "| scenario | req/s |" in md and "## Targets" in md

@@ -180,6 +180,9 @@ ERROR_TYPES = {
     413: "content_too_long_exception",
     415: "illegal_argument_exception",
     422: "illegal_argument_exception",
+    # What Elasticsearch answers when it cannot take more; Beats, Logstash, Fluent Bit and
+    # the official clients retry a 429 (after Retry-After when given).
+    429: "es_rejected_execution_exception",
     503: "unavailable_shards_exception",
 }
 

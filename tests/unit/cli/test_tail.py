@@ -114,6 +114,25 @@ async def test_reconnects_after_restart_overload_and_slow_closes(
     assert "stream closed (4403): not your tenant" in err
 
 
+async def test_too_many_streams_backs_off_at_least_as_long_as_the_server_asks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = Clock()
+    detail = "Tenant 'acme' already has 2 live-tail streams open (max_concurrent_tails)"
+    server = Server(
+        [
+            ([], Closed(4429, "too many", detail=detail, retry_after=10)),
+            ([], Closed(4429, "too many", detail=detail, retry_after=None)),
+            ([frame(ev(1))], Closed(4403, "forbidden", True, detail="stop here")),
+        ]
+    )
+    code, printed, waits = await run(server, TokenSource(Tokens(clock), clock=clock))
+    assert code == 1 and [e["id"] for e in printed] == ["e1"]
+    assert waits == [10.0, 1.0]  # the server's retry_after, then the plain backoff
+    err = capsys.readouterr().err
+    assert f"stream refused (4429): {detail}; backing off, retrying in 10.0 s" in err
+
+
 async def test_renews_the_token_before_it_expires_for_the_next_connection() -> None:
     clock = Clock()
     source = Tokens(clock, lifetime=600)  # renewed with 60 s left

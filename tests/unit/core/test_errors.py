@@ -314,3 +314,24 @@ async def test_client_gone_mid_body_is_499_and_not_an_error(app: FastAPI) -> Non
     await app(scope, receive, send)
     assert sent[0]["status"] == 499
     assert bus.calls == []
+
+
+def test_rate_limited_names_its_limit_and_when_to_retry() -> None:
+    from services.core.errors import RateLimited, ServerBusy
+
+    exc = RateLimited(
+        "over", slug="query-concurrency", limit="max_concurrent_queries", value=2, retry_after=0.2
+    )
+    assert exc.status == 429 and exc.headers == {"Retry-After": "1"}  # at least one second
+    assert exc.to_problem("/x") == {
+        "type": PROBLEM_BASE + "query-concurrency",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": "over",
+        "instance": "/x",
+        "limit": "max_concurrent_queries",
+        "limit_value": 2,
+        "retry_after": 1,
+    }
+    busy = ServerBusy("busy", retry_after=2)
+    assert busy.status == 503 and busy.type == PROBLEM_BASE + "server-busy"

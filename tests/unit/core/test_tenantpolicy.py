@@ -9,6 +9,7 @@ import pytest
 
 from services.core import tenantpolicy
 from services.core.invalidation import Invalidation
+from services.core.limits import Limits
 from services.core.tenantpolicy import TenantPolicies, retention_of
 
 
@@ -152,7 +153,7 @@ async def test_storage_unreachable_and_nothing_known_skips_the_check(
     assert tenants.calls == 1
 
 
-async def test_invalidations_from_the_bus(policies: TenantPolicies, tenants: FakeTenants) -> None:
+async def test_retention_follows_the_bus(policies: TenantPolicies, tenants: FakeTenants) -> None:
     assert await policies.retention_days("acme") == 30
     assert await policies.retention_days("keep") == 3650
     tenants.docs["acme"]["retention_days"] = 7
@@ -164,3 +165,39 @@ async def test_invalidations_from_the_bus(policies: TenantPolicies, tenants: Fak
     assert await policies.retention_days("keep") == 3650
     policies.on_change(Invalidation())  # the bus reconnected: anything may have changed
     assert await policies.retention_days("keep") == 1
+
+
+# --- limits: the same read, the same cache -------------------------------------------
+
+
+DEFAULTS = Limits(100, 200, 1000, 0, 8, 0, 1000, 50)
+
+
+async def test_limits_are_the_defaults_with_the_tenants_overrides(
+    tenants: FakeTenants, clock: Clock
+) -> None:
+    tenants.docs["acme"]["limits"] = {"max_concurrent_queries": 2, "daily_events": 10}
+    policies = TenantPolicies({"tenants": tenants}, ttl_seconds=30, defaults=DEFAULTS)  # type: ignore[arg-type]
+    limits = await policies.limits("acme")
+    assert limits.max_concurrent_queries == 2 and limits.daily_events == 10
+    assert limits.max_concurrent_tails == 50
+    assert await policies.retention_days("acme") == 30
+    assert tenants.calls == 1  # one read serves both
+    assert await policies.limits("ghost") == DEFAULTS
+
+
+async def test_invalidations_from_the_bus(tenants: FakeTenants, clock: Clock) -> None:
+    policies = TenantPolicies({"tenants": tenants}, ttl_seconds=30, defaults=DEFAULTS)  # type: ignore[arg-type]
+    await policies.limits("acme")
+    await policies.limits("keep")
+    policies.on_change(Invalidation("acme", "lsk_1"))  # one API key: no policy change
+    policies.on_change(Invalidation("other"))
+    assert tenants.calls == 2
+    tenants.docs["acme"]["limits"] = {"max_concurrent_tails": 1}
+    policies.on_change(Invalidation("acme"))  # e.g. PATCH /tenants/acme
+    assert (await policies.limits("acme")).max_concurrent_tails == 1
+    await policies.limits("keep")
+    assert tenants.calls == 3
+    policies.on_change(Invalidation())  # anything may have changed
+    await policies.limits("keep")
+    assert tenants.calls == 4

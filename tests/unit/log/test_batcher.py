@@ -401,3 +401,57 @@ async def test_large_requests_do_not_wait_for_coalesced_sends():
         await asyncio.gather(small, big)
     finally:
         await b.close()
+
+
+# --- admission (the tenant's ingest limits) ----------------------------------------
+
+
+class Gatekeeper:
+    def __init__(self, refuse: Exception | None = None) -> None:
+        self.refuse = refuse
+        self.admitted: list[tuple[str, int, int]] = []
+        self.refunded: list[tuple[str, int, int]] = []
+
+    async def admit(self, tenant: str, events: int, size: int) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.admitted.append((tenant, events, size))
+
+    async def refund(self, tenant: str, events: int, size: int) -> None:
+        self.refunded.append((tenant, events, size))
+
+
+async def test_a_refused_request_queues_nothing():
+    from services.core.errors import RateLimited
+
+    sender = FakeSender()
+    gate = Gatekeeper(
+        RateLimited("over", slug="ingest-rate-limited", limit="x", value=1, retry_after=1)
+    )
+    b = await started(sender, admit=gate.admit, refund=gate.refund)
+    with pytest.raises(RateLimited):
+        await b.submit("acme", [ev("a"), ev("b")])
+    await b.close()
+    assert sender.calls == [] and gate.refunded == []
+
+
+async def test_admission_counts_events_and_bytes_once_per_request():
+    sender = FakeSender()
+    gate = Gatekeeper()
+    b = await started(sender, admit=gate.admit, refund=gate.refund)
+    events = [ev("a"), ev("b", pad=10)]
+    await b.submit("acme", events)
+    await b.close()
+    assert gate.admitted == [("acme", 2, sum(len(e) for e in events))]
+    assert sender.messages() == [("acme", ["a", "b"])]
+
+
+async def test_a_request_the_queue_refused_is_taken_back_out_of_the_usage(fast_backoff):
+    gate = Gatekeeper()
+    b = await started(
+        FakeSender(decide=lambda call, body: False), admit=gate.admit, refund=gate.refund
+    )
+    with pytest.raises(Unavailable):
+        await b.submit("acme", [ev("a")])
+    await b.close()
+    assert gate.refunded == gate.admitted == [("acme", 1, len(ev("a")))]

@@ -136,3 +136,33 @@ def test_api_key_roles(role: str) -> None:
 def test_api_key_unknown_role_rejected(role: str) -> None:
     with pytest.raises(ValidationError):
         ApiKeyCreate.model_validate({"name": "ci", "role": role})
+
+
+# --- limits ---------------------------------------------------------------------------
+
+
+def test_limits_patch_keeps_what_was_sent_and_nulls() -> None:
+    patch = TenantUpdate.model_validate({"limits": {"daily_events": 10, "ingest_burst": None}})
+    assert patch.limits is not None
+    assert patch.limits.model_fields_set == {"daily_events", "ingest_burst"}
+    assert TenantUpdate.model_validate({"limits": None}).model_fields_set == {"limits"}
+    assert TenantUpdate.model_validate({"limits": {}}).limits is not None
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"daily_events": -1},
+        {"daily_events": 1.5},
+        {"daily_events": 10.0},
+        {"daily_events": "10"},
+        {"daily_events": 10**13},
+        {"unknown_limit": 1},
+        [1],
+    ],
+)
+def test_limits_patch_refuses_what_is_not_a_whole_number_or_null(limits: Any) -> None:
+    with pytest.raises(ValidationError):
+        TenantUpdate.model_validate({"limits": limits})
+    with pytest.raises(ValidationError):
+        create(limits=limits)

@@ -63,6 +63,13 @@ class Credentials:
             raise NotFound(f"No tenant '{tenant}'.")
 
 
+class Policies:
+    """The tenant policy cache: no retention (nothing is too old)."""
+
+    async def retention_days(self, tenant: str) -> int:
+        return 0
+
+
 @pytest.fixture
 def batcher() -> Batcher:
     return Batcher()
@@ -78,6 +85,7 @@ async def client(batcher: Batcher) -> AsyncIterator[httpx.AsyncClient]:
     app.state.apikeys = ApiKeys()
     app.state.verifier = Verifier()
     app.state.credentials = Credentials()
+    app.state.policies = Policies()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
