@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from services.core.apikeys import ApiKeyAuthenticator
 from services.core.background import StartupTasks
 from services.core.clients import Clients
 from services.core.credentials import CredentialStatus
+from services.core.direct import DirectEndpoint, DirectRoutes
 from services.core.errorbus import ErrorBus
 from services.core.errors import (
     LogServerError,
@@ -211,6 +212,7 @@ def create_service_app(
     authenticates: bool = True,
     jwks_source: JwksSourceFactory | None = None,
     ready_needs: Iterable[str] | None = None,
+    direct_routes: Mapping[tuple[str, str], DirectEndpoint] | None = None,
 ) -> FastAPI:
     """Build a service app.
 
@@ -225,6 +227,9 @@ def create_service_app(
     another source) and the credential cache. ``app.state.invalidations`` (an
     :class:`InvalidationBus`) exists before ``on_startup``: a hook may subscribe
     callbacks to tenant and API-key changes; it listens once anything subscribed.
+    ``direct_routes`` maps a few hot ``(method, path)`` pairs to endpoints served
+    without FastAPI's routing and dependency solving (services/core/direct.py);
+    they must also be declared on a router.
     """
     need_set = frozenset(needs)
     ready_set = None if ready_needs is None else frozenset(ready_needs)
@@ -277,6 +282,9 @@ def create_service_app(
         # request (≈ 5 % of an ingest request's CPU); metrics go to Prometheus instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    if direct_routes:
+        # Added first, so it runs inside RequestContextMiddleware (ids, metrics, 500s).
+        app.add_middleware(DirectRoutes, routes=direct_routes)
     app.add_middleware(
         RequestContextMiddleware,
         service=name,

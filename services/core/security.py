@@ -105,7 +105,9 @@ def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
-LogsWrite = Annotated[Principal, Depends(require(Permission.LOGS_WRITE))]
+# Also called directly by the log service's direct ingest routes (services/core/direct.py).
+logs_write = require(Permission.LOGS_WRITE)
+LogsWrite = Annotated[Principal, Depends(logs_write)]
 LogsRead = Annotated[Principal, Depends(require(Permission.LOGS_READ))]
 LogsExport = Annotated[Principal, Depends(require(Permission.LOGS_EXPORT))]
 LogsDelete = Annotated[Principal, Depends(require(Permission.LOGS_DELETE))]

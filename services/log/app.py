@@ -12,7 +12,7 @@ from services.log.admission import IngestAdmission
 from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
 from services.log.querygate import QueryGate
-from services.log.routes import router
+from services.log.routes import DIRECT_ROUTES, router
 from services.log.settings import LogSettings
 from services.log.shippers.routes import es_router, loki_router, otlp_router
 
@@ -82,4 +82,5 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         # cached answers); search fails alone with 503 while MongoDB is away,
         # which is better than taking ingest out of the load balancer with it.
         ready_needs=("sqs",),
+        direct_routes=DIRECT_ROUTES,
     )

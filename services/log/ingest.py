@@ -7,15 +7,15 @@ store or the tenant would not keep: 202 means the events will be stored and foun
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
-from services.core.logmodel import iso
+from services.core.logmodel import iso_from_nanos
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
 from services.log.duplicates import duplicate_key_errors
@@ -236,4 +236,6 @@ async def ingest_records(
 
 
 def now_iso() -> str:
-    return iso(datetime.now(UTC))
+    """:func:`iso` of now; the text of the current second is reused (a per-request
+    datetime formatting was 3 % of a single-event ingest's CPU)."""
+    return iso_from_nanos(time.time_ns())

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from services.core.direct import DirectEndpoint
 from services.core.disconnect import cancel_on_disconnect
 from services.core.errors import Unavailable, ValidationFailed
 from services.core.limits import Limits
@@ -19,7 +20,14 @@ from services.core.limitstore import read_usage, record_refusal
 from services.core.logfilters import LogFilter, ParsedParams, parse_params, parse_time
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
-from services.core.security import Authenticated, LogsDelete, LogsExport, LogsRead, LogsWrite
+from services.core.security import (
+    Authenticated,
+    LogsDelete,
+    LogsExport,
+    LogsRead,
+    LogsWrite,
+    logs_write,
+)
 from services.log.events import MAX_EVENT_BYTES
 from services.log.export import FORMATS, render
 from services.log.ingest import (
@@ -160,6 +168,22 @@ async def ingest_events(request: Request, principal: LogsWrite) -> Response:
     retention = await _retention_days(request, tenant)
     ids = await ingest_bulk(request.app.state.batcher, tenant, body, ctype, now_iso(), retention)
     return JSONResponse({"accepted": len(ids), "ids": ids}, status_code=202)
+
+
+async def _direct_ingest_event(request: Request) -> Response:
+    return await ingest_event(request, await logs_write(request))
+
+
+async def _direct_ingest_events(request: Request) -> Response:
+    return await ingest_events(request, await logs_write(request))
+
+
+# The two ingest routes, served without FastAPI's dependency solving (the hot path:
+# services/core/direct.py); the same handlers, the same LogsWrite check.
+DIRECT_ROUTES: dict[tuple[str, str], DirectEndpoint] = {
+    ("POST", "/api/v1/logs"): _direct_ingest_event,
+    ("POST", "/api/v1/logs/bulk"): _direct_ingest_events,
+}
 
 
 @router.get("")

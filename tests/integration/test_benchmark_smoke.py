@@ -142,3 +142,26 @@ def test_report_files_and_resources(report: dict[str, Any]) -> None:
     rss = doc["results"]["a"]["resources"]["rss_max_mb"]
     assert {"log", "worker", "broadcast"} <= set(rss) and rss["log"] > 0
     assert doc["targets"] and all("measured" in t for t in doc["targets"])
+
+
+def test_cpu_per_request_of_every_process_in_every_phase(report: dict[str, Any]) -> None:
+    r = report["results"]
+    phases = {
+        "a closed": r["a"]["closed"],
+        "a open": r["a"]["open"],
+        "b bulk": r["b"]["bulk"],
+        "c mixed": r["c"]["mixed"],
+        "d search": r["d"]["search"],
+        "e fan-out": r["e"]["fanout"],
+        "f shippers": r["f"],
+    }
+    services = {"auth", "tenant", "log", "worker", "broadcast", "gateway"}
+    for name, summary in phases.items():
+        cpu = summary["cpu_ms_per_request"]
+        assert services <= set(cpu), (name, cpu)
+        assert all(v >= 0 for v in cpu.values()), (name, cpu)
+    assert r["b"]["bulk"]["cpu_us_per_event"]["log"] > 0  # 1,000-event requests: CPU seen
+    md = (report["_out"] / "smoke.md").read_text()
+    assert "## CPU per request (ms) of each process" in md
+    targets = " ".join(t["target"] for t in report["targets"])
+    assert "CPU per single-event request" in targets and "CPU per event in 1,000-event" in targets

@@ -60,6 +60,8 @@ def test_issue_claims(issuer: TokenIssuer, ring: KeyRing, frozen: None) -> None:
         algorithms=["RS256"],
         audience="logserver",
         issuer="logserver-auth",
+        # NOW is frozen at import; a long suite must not turn it into an expired token.
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
     )
     jti = claims.pop("jti")
     assert claims == {
