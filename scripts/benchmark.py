@@ -903,6 +903,9 @@ class Runner:
             f"/s, {stored:,} stored after {preload_seconds:.0f}s"
         )
         self.sampler.label = "d"
+        # before the load: abandoned searches would still hold FerretDB afterwards
+        reads = measure_reads(self.target.url, viewer_token, repeat=3 if p.quick else 5)
+        log("  reads (median ms): " + ", ".join(f"{k} {v['median_ms']}" for k, v in reads.items()))
         search = self.locust(
             "d_search",
             "locust_search.py",
@@ -920,6 +923,7 @@ class Runner:
         return {
             "preload": generated | {"stored": stored, "seconds": round(preload_seconds, 1)},
             "search": search,
+            "reads": reads,
         }
 
     def run_e(self) -> dict[str, Any]:
@@ -1049,6 +1053,96 @@ class Runner:
             f"limit checks unenforced: {noisy['limit_checks_unenforced']:.0f}"
         )
         return {"noisy": noisy, "tenants": {"a": a, "b": b}, "a_limits": limits}
+
+
+# --- reads beside the search (scenario d) ---------------------------------------------
+
+READ_TARGETS = {  # the share of the filtered search's time each read may take
+    "stats": 1 / 20,
+    "stats_histogram_24h": 1 / 20,
+    "total": 1 / 20,
+    "tail_replay_100": 1 / 20,
+    "get_by_id": 1 / 10,
+}
+
+
+def measure_reads(url: str, token: str, repeat: int) -> dict[str, dict[str, Any]]:
+    """Timings (median of ``repeat`` interleaved rounds, after a warm-up) of a full filtered
+    search and of the reads that must not cost what it costs: stats by level, a 24 h
+    histogram, a total, a `tail=100` replay, one event by id."""
+    from websockets.sync.client import connect
+
+    headers = {"Authorization": f"Bearer {token}"}
+    since = datetime.now(UTC).replace(second=0, microsecond=0).timestamp() - 86400
+    day_ago = datetime.fromtimestamp(since, UTC).isoformat().replace("+00:00", "Z")
+    filtered = {"service": "api", "level": "ERROR", "limit": "50"}
+    ws_url = url.replace("http://", "ws://") + "/api/v1/logs/stream?tail=100&token=" + token
+    out: dict[str, dict[str, Any]] = {}
+    timed_out: set[str] = set()
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+
+        def get(path: str, params: dict[str, str] | None = None) -> None:
+            resp = http.get(path, params=params)
+            if resp.status_code == 504:  # the storage's query limit: a lower bound
+                timed_out.add((path, tuple(sorted((params or {}).items()))))
+            elif resp.status_code >= 400:
+                raise RuntimeError(f"{path} {params}: {resp.status_code} {resp.text[:200]}")
+
+        def replay() -> list[dict[str, Any]]:
+            with connect(ws_url, open_timeout=30) as ws:
+                frame = json.loads(ws.recv(timeout=120))
+                if not frame.get("replay"):
+                    raise RuntimeError(f"not a replay frame: {str(frame)[:200]}")
+                return frame["data"]
+
+        # The tenant's first replay reads the storage and has the ring rebuilt; on
+        # FerretDB that read may outlast the replay's time limit: wait for the ring.
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                newest = replay()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(5)
+        event_id = newest[-1]["id"] if newest else "none"
+
+        reads = {
+            "search_filtered": lambda: get("/api/v1/logs", filtered),
+            "stats": lambda: get("/api/v1/logs/stats", {"by": "level"}),
+            "stats_histogram_24h": lambda: get(
+                "/api/v1/logs/stats", {"by": "level", "interval": "1h", "from": day_ago}
+            ),
+            "total": lambda: get(
+                "/api/v1/logs", {"service": "api", "level": "ERROR", "total": "true", "limit": "0"}
+            ),
+            "tail_replay_100": lambda: replay(),
+            "get_by_id": lambda: get(f"/api/v1/logs/{event_id}"),
+        }
+        for read in reads.values():
+            read()  # warm-up
+        # Interleaved rounds: a disturbance (another scan holding the storage) falls on
+        # every kind of read alike rather than on one kind's block.
+        times: dict[str, list[float]] = {name: [] for name in reads}
+        for _ in range(repeat):
+            for name, read in reads.items():
+                start = time.perf_counter()
+                read()
+                times[name].append((time.perf_counter() - start) * 1000)
+        for name, runs in times.items():
+            runs.sort()
+            out[name] = {
+                "median_ms": round(runs[len(runs) // 2], 1),
+                "runs_ms": [round(t, 1) for t in runs],
+            }
+    if ("/api/v1/logs", tuple(sorted(filtered.items()))) in timed_out:
+        out["search_filtered"]["timed_out"] = True  # 504: its time is a lower bound
+    base = out["search_filtered"]["median_ms"] or 1
+    for name, share in READ_TARGETS.items():
+        out[name]["share_of_search"] = round(out[name]["median_ms"] / base, 4)
+        out[name]["target_share"] = round(share, 4)
+    return out
 
 
 # --- report ---------------------------------------------------------------------------
@@ -1185,6 +1279,20 @@ def targets(results: dict[str, Any], params: Params, storage: str) -> list[dict[
             (d["search"]["latency_ms"]["p95"] or 1e9) <= 50 if mongo else None,
             "" if mongo else "FerretDB v1: reported, not judged (docs/architecture.md#backends)",
         )
+        reads = d.get("reads") or {}
+        search_ms = (reads.get("search_filtered") or {}).get("median_ms")
+        for name, share in READ_TARGETS.items():
+            r = reads.get(name)
+            if not r or not search_ms:
+                continue
+            row(
+                f"{name.replace('_', ' ')} ≤ 1/{round(1 / share)} of a filtered search",
+                f"{r['median_ms']} ms vs search "
+                f"{'≥ ' if reads['search_filtered'].get('timed_out') else ''}{search_ms} ms "
+                f"= 1/{search_ms / max(r['median_ms'], 0.1):.0f}",
+                r["share_of_search"] <= share,
+                storage,
+            )
     if "f" in results:
         protocols = results["f"]["protocols"]
         ratios = {

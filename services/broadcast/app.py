@@ -9,6 +9,7 @@ from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
 from services.core.app import create_service_app
 from services.core.limitstore import StoreGuard
+from services.core.ring import Rebuilds
 from services.core.slots import SlotLeases
 from services.core.tenantpolicy import TenantPolicies
 
@@ -21,6 +22,12 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         hub = Hub(clients.redis)
         hub.start()
         app.state.hub = hub
+        app.state.ring_rebuilds = Rebuilds(
+            clients.redis,
+            clients.db,
+            settings.recent_events,
+            int(settings.recent_rebuild_timeout_seconds * 1000),
+        )
         # The tenant's limits (max_concurrent_tails), one cached read of its document;
         # a tenant change announced on the invalidation bus applies at once.
         policies = TenantPolicies(
@@ -37,6 +44,7 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         app.state.open_streams = 0  # this process's, against stream_max_connections
 
     async def shutdown(app: FastAPI) -> None:
+        await app.state.ring_rebuilds.close()
         await app.state.hub.close()
         await app.state.tail_leases.close()
 

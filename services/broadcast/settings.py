@@ -22,6 +22,18 @@ class BroadcastSettings(LimitSettings):
         description="How long a send to a client marked slow may stay blocked before the "
         "connection is dropped without its notice frame.",
     )
+    stream_replay_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a `tail=N` replay may read the storage (for what the recent-events "
+        "ring cannot supply); beyond it the stream closes with 1013 and a `timeout` error.",
+    )
+    recent_rebuild_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest the background rebuild of a tenant's recent-events ring may "
+        "read the storage (it reads the tenant's latest events, sorted).",
+    )
     stream_max_tail: int = Field(1000, ge=0, description="Largest `tail=N` replay allowed.")
     stream_max_connections: int = Field(
         5000,

@@ -23,15 +23,18 @@ import time
 from typing import Any
 
 import orjson
+from pymongo.errors import ExecutionTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.broadcast.hub import Hub, Subscriber, events_frame
+from services.core import ring
 from services.core.credentials import CredentialStatus
 from services.core.errors import (
     BadRequest,
     Forbidden,
     LogServerError,
     NotFound,
+    QueryTimeout,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -39,8 +42,7 @@ from services.core.errors import (
 )
 from services.core.invalidation import Invalidation, InvalidationBus
 from services.core.limitstore import count_refusal, record_refusal
-from services.core.logfilters import ParsedParams, parse_params
-from services.core.logstore import recent_events
+from services.core.logfilters import LogFilter, ParsedParams, parse_params
 from services.core.metrics import LIMIT_UTILISATION
 from services.core.principal import Principal
 from services.core.rbac import Permission, allows
@@ -70,6 +72,7 @@ _CODES: list[tuple[type[LogServerError], int, str]] = [
     (ValidationFailed, CLOSE_INVALID, "invalid_filter"),
     (BadRequest, CLOSE_INVALID, "bad_request"),
     (Unavailable, CLOSE_TRY_AGAIN, "unavailable"),
+    (QueryTimeout, CLOSE_TRY_AGAIN, "timeout"),
     (RateLimited, CLOSE_TOO_MANY, "too_many_streams"),
 ]
 
@@ -284,9 +287,22 @@ async def _serve_open(
         await hub.remove(sub)
         await _refuse(ws, Unavailable("Live fan-out (Redis) is unavailable; reconnect soon."))
         return
+    # Reading from the start notices a client that leaves during the replay too.
+    receiver = asyncio.create_task(_drain_client(ws))
     try:
         if tail:
-            replay = await recent_events(ws.app.state.clients.db, tenant, parsed.filter, tail)
+            reading = asyncio.create_task(_replay(ws, tenant, parsed.filter, tail))
+            await asyncio.wait({reading, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():  # the client left: stop the storage read for nobody
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reading
+                return
+            try:
+                replay = reading.result()
+            except LogServerError as exc:
+                await _refuse(ws, exc)
+                return
             sub.seen_ids.update(e["id"] for e in replay)
             await ws.send_text(events_frame([orjson.dumps(e) for e in replay], replay=True))
             fresh = sub.release()  # live events that arrived during the replay
@@ -297,14 +313,46 @@ async def _serve_open(
             sub,
             closing,
             access,
+            receiver,
             settings.stream_heartbeat_seconds,
             settings.stream_slow_grace_seconds,
         )
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
+        receiver.cancel()
         watch.close()
         await hub.remove(sub)
+
+
+async def _replay(ws: WebSocket, tenant: str, flt: LogFilter, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` matching events: from the tenant's recent-events ring, and from the
+    storage (within ``stream_replay_timeout_seconds``) only for what the ring cannot
+    supply. A ring found incomplete is rebuilt in the background."""
+    state = ws.app.state
+    settings = state.settings
+    timeout = settings.stream_replay_timeout_seconds
+    clients = state.clients
+    try:
+        if settings.recent_events:
+            events, complete = await ring.replay(
+                clients.redis,
+                clients.db,
+                tenant,
+                flt,
+                n,
+                size=settings.recent_events,
+                max_time_ms=int(timeout * 1000),
+            )
+            if not complete:
+                state.ring_rebuilds.start(tenant)
+            return events
+        return await ring.from_storage(clients.db, tenant, flt, n, max_time_ms=int(timeout * 1000))
+    except ExecutionTimeout:
+        raise QueryTimeout(
+            f"The replay read the storage longer than {timeout:g} s; ask for a smaller "
+            "tail or narrow the filter."
+        ) from None
 
 
 async def _pump(
@@ -312,12 +360,12 @@ async def _pump(
     sub: Subscriber,
     closing: asyncio.Event,
     access: asyncio.Task[LogServerError],
+    receiver: asyncio.Task[None],
     heartbeat: float,
     grace: float,
 ) -> None:
-    """Send queued frames and heartbeats until the client leaves, falls behind or
-    loses its access (``access`` ends with the reason)."""
-    receiver = asyncio.create_task(_drain_client(ws))
+    """Send queued frames and heartbeats until the client leaves (``receiver`` ends),
+    falls behind or loses its access (``access`` ends with the reason)."""
     slow = asyncio.create_task(closing.wait())
     try:
         while True:
@@ -361,8 +409,7 @@ async def _pump(
                 return
             sending.result()
     finally:
-        for task in (receiver, slow):
-            task.cancel()
+        slow.cancel()
 
 
 async def _refuse_slow(ws: WebSocket, sub: Subscriber) -> None:

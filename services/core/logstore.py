@@ -1,4 +1,4 @@
-"""The `logs` collection: its indexes and the reads more than one service needs."""
+"""The indexes of the `logs` and `log_rollups` collections, and who gets them."""
 
 from __future__ import annotations
 
@@ -9,44 +9,47 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.core.logfilters import LogFilter
-from services.core.logmodel import LOGS, document_to_api
+from services.core.logmodel import LOGS
+from services.core.rollups import PENDING, PENDING_INDEXES, ROLLUP_INDEXES, ROLLUPS
 
 log = logging.getLogger(__name__)
 
-# One index per filter path, each led by tenant_id (every query starts from it) and
-# ending in the sort key so that a filtered, time-sorted page is an index walk.
+# Each index leads with tenant_id (every query starts from it) and follows the
+# equality-sort-range rule: equality fields, then the sort key (timestamp, id), so a
+# filtered, time-sorted page is an index walk with no in-memory sort; the time range
+# of a filter is a range on the sort key. One index per exact filter field, so any
+# single exact filter walks only its matches; combined filters use one of them and
+# filter the rest. tests/unit/core/test_logstore.py proves every query the
+# repository builds has its index here.
+INDEXED_FILTERS = (
+    "level",
+    "service",
+    "action",
+    "resource_type",
+    "resource_id",
+    "user_id",
+    "ip_address",
+    "trace_id",
+    "span_id",
+    "host",
+)
 LOG_INDEXES = [
     IndexModel([("tenant_id", ASCENDING), ("id", ASCENDING)], unique=True, name="tenant_id_uniq"),
     IndexModel(
         [("tenant_id", ASCENDING), ("timestamp", DESCENDING), ("id", DESCENDING)],
         name="tenant_time",
     ),
-    IndexModel(
-        [("tenant_id", ASCENDING), ("level", ASCENDING), ("timestamp", DESCENDING)],
-        name="tenant_level_time",
-    ),
-    IndexModel(
-        [("tenant_id", ASCENDING), ("service", ASCENDING), ("timestamp", DESCENDING)],
-        name="tenant_service_time",
-    ),
-    IndexModel(
-        [
-            ("tenant_id", ASCENDING),
-            ("action", ASCENDING),
-            ("resource_type", ASCENDING),
-            ("resource_id", ASCENDING),
-            ("timestamp", DESCENDING),
-        ],
-        name="tenant_action_resource_time",
-    ),
-    IndexModel(
-        [("tenant_id", ASCENDING), ("trace_id", ASCENDING), ("timestamp", DESCENDING)],
-        name="tenant_trace_time",
-    ),
-    IndexModel(
-        [("tenant_id", ASCENDING), ("user_id", ASCENDING), ("timestamp", DESCENDING)],
-        name="tenant_user_time",
+    *(
+        IndexModel(
+            [
+                ("tenant_id", ASCENDING),
+                (name, ASCENDING),
+                ("timestamp", DESCENDING),
+                ("id", DESCENDING),
+            ],
+            name=f"tenant_{name}_time",
+        )
+        for name in INDEXED_FILTERS
     ),
 ]
 
@@ -85,17 +88,5 @@ async def ensure_log_indexes(db: AsyncDatabase) -> None:
         log.info("this storage answers log queries without secondary indexes; none created")
         return
     await ensure_indexes(db[LOGS], models)
-
-
-async def recent_events(
-    db: AsyncDatabase, tenant_id: str, flt: LogFilter, n: int
-) -> list[dict[str, Any]]:
-    """The last ``n`` matching events, oldest first (for a live tail's replay)."""
-    cursor = (
-        db[LOGS]
-        .find(flt.to_mongo(tenant_id))
-        .sort([("timestamp", DESCENDING), ("id", DESCENDING)])
-        .limit(n)
-    )
-    docs = await cursor.to_list()
-    return [document_to_api(d) for d in reversed(docs)]
+    await ensure_indexes(db[ROLLUPS], ROLLUP_INDEXES)
+    await ensure_indexes(db[PENDING], PENDING_INDEXES)

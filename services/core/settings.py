@@ -69,6 +69,21 @@ class CoreSettings(BaseSettings):
         "live-tail streams are re-checked this often too.",
     )
 
+    rollup_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="How long a worker batch's rollup marker (renewed while the batch is in "
+        "hand) is trusted: an older one is a worker that died between storing and counting; "
+        "its minutes are counted from the events until the worker's recovery counted them.",
+    )
+    recent_events: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Events per tenant kept in Redis for `tail=N` replays (the recent-events "
+        "ring); 0 turns the ring off (replays read the storage).",
+    )
+
     shutdown_timeout_seconds: float = Field(
         20,
         gt=0,

@@ -22,7 +22,13 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
 
     async def startup(app: FastAPI) -> None:
         clients = app.state.clients
-        app.state.repo = LogRepository(clients.db, settings.query_timeout_seconds)
+        app.state.repo = LogRepository(
+            clients.db,
+            settings.query_timeout_seconds,
+            count_limit=settings.query_count_limit,
+            rollup_lease_seconds=settings.rollup_lease_seconds,
+            redis_client=clients.redis,
+        )
         # The tenant's retention (ingest refuses older events) and limits, one cached
         # read of its document; a tenant change announced on the invalidation bus
         # reaches the cache at once.

@@ -10,19 +10,45 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import redis.asyncio as redis
+from prometheus_client import Counter as Metric
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
+from services.core import ring
 from services.core.errors import NotFound, QueryTimeout, ValidationFailed
 from services.core.logfilters import LogFilter
 from services.core.logmodel import LOGS, doc_id, document_to_api
+from services.core.rollups import (
+    PENDING,
+    ROLLUPS,
+    answerable,
+    current,
+    day_query,
+    delete_counted,
+    dirty_minutes,
+    is_ready,
+    plan,
+    ranges_query,
+    tenant_lock,
+)
+
+log = logging.getLogger(__name__)
+COUNTS = Metric(
+    "logserver_log_counts_total",
+    "Counts (stats, totals) by where they came from: rollups, rollups+events (edge or "
+    "dirty buckets), events (filters rollups cannot answer), events_capped (bounded count)",
+    ["source"],
+)
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 STATS_BY = {"level": "level", "service": "service", "action": "action"}
@@ -41,33 +67,46 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def roll_up(groups: list[dict[str, Any]], step: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """``$group`` results by ``{"m": minute, "k": value}`` -> (counts per value, histogram).
-
-    The histogram has one entry per ``step``-second bucket that holds events, in time
-    order: ``{"start", "count", "counts": {value: n}}`` (the console stacks its bars
-    by level from ``counts``). Events without a minute count in ``counts`` only.
-    """
-    counts: dict[str, int] = {}
-    buckets: dict[int, dict[str, int]] = {}
+def group_counts(
+    groups: list[dict[str, Any]], step: int | None
+) -> tuple[Counter[str], dict[int, Counter[str]]]:
+    """``$group`` results by ``{"k": value[, "m": minute]}`` -> (counts per value, counts
+    per ``step``-second bucket start and value). Events without a minute count in the
+    counts per value only."""
+    counts: Counter[str] = Counter()
+    buckets: dict[int, Counter[str]] = {}
     for g in groups:
         key = _stat_key(g["_id"].get("k"))
-        counts[key] = counts.get(key, 0) + g["count"]
+        counts[key] += g["count"]
         minute = g["_id"].get("m")
-        if minute is None:
-            continue
-        epoch = int(minute.timestamp())
-        per_key = buckets.setdefault(epoch - epoch % step, {})
-        per_key[key] = per_key.get(key, 0) + g["count"]
-    histogram = [
-        {
-            "start": datetime.fromtimestamp(start, UTC),
-            "count": sum(buckets[start].values()),
-            "counts": _by_count(buckets[start]),
-        }
-        for start in sorted(buckets)
-    ]
-    return counts, histogram
+        if step and minute is not None:
+            epoch = int(minute.timestamp())
+            buckets.setdefault(epoch - epoch % step, Counter())[key] += g["count"]
+    return counts, buckets
+
+
+def histogram(buckets: dict[int, Counter[str]]) -> list[dict[str, Any]]:
+    """One entry per bucket that holds events, in time order:
+    ``{"start", "count", "counts": {value: n}}`` (the console stacks its bars by level
+    from ``counts``)."""
+    out = []
+    for start in sorted(buckets):
+        per_key = {k: n for k, n in buckets[start].items() if n}
+        if per_key:
+            out.append(
+                {
+                    "start": datetime.fromtimestamp(start, UTC),
+                    "count": sum(per_key.values()),
+                    "counts": _by_count(per_key),
+                }
+            )
+    return out
+
+
+def roll_up(groups: list[dict[str, Any]], step: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """``$group`` results -> (counts per value, histogram)."""
+    counts, buckets = group_counts(groups, step)
+    return dict(counts), histogram(buckets)
 
 
 def encode_cursor(doc: dict[str, Any], descending: bool) -> str:
@@ -105,10 +144,25 @@ class LogRepository:
     they stream for as long as the client reads.
     """
 
-    def __init__(self, db: AsyncDatabase, query_timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        query_timeout_seconds: float = 30.0,
+        *,
+        count_limit: int = 10_000,
+        rollup_lease_seconds: float = 120.0,
+        use_rollups: bool = True,
+        redis_client: redis.Redis | None = None,
+    ) -> None:
+        self.db = db
         self.logs = db[LOGS]
         self.timeout_s = query_timeout_seconds
         self.max_time_ms = max(1, int(query_timeout_seconds * 1000))
+        self.count_limit = count_limit
+        self.lease = timedelta(seconds=rollup_lease_seconds)
+        self.use_rollups = use_rollups
+        self.redis = redis_client
+        self._rollups_ready = False  # once true (backfilled), true for good
 
     @contextlib.contextmanager
     def _bounded(self) -> Iterator[None]:
@@ -131,6 +185,9 @@ class LogRepository:
         page: int | None = None,
         with_total: bool = False,
     ) -> Page:
+        if limit == 0:  # a count only
+            total, relation = await self.total(tenant_id, flt)
+            return Page([], {"limit": 0, "total": total, "total_relation": relation})
         query = flt.to_mongo(tenant_id)
         order = DESCENDING if descending else ASCENDING
         if cursor is not None:  # an empty cursor= is malformed, not "first page"
@@ -155,9 +212,79 @@ class LogRepository:
             meta["size"] = limit
         meta["next_cursor"] = encode_cursor(docs[-1], descending) if has_more and docs else None
         if with_total:
-            with self._bounded():
-                meta["total"] = await self.logs.count_documents(query, maxTimeMS=self.max_time_ms)
+            meta["total"], meta["total_relation"] = await self.total(tenant_id, flt)
         return Page([document_to_api(d) for d in docs], meta)
+
+    async def total(self, tenant_id: str, flt: LogFilter) -> tuple[int, str]:
+        """How many events match: exact from rollups where they can answer; else counted
+        up to ``count_limit`` (``"gte"`` beyond it, as Elasticsearch's track_total_hits)."""
+        counted = await self._from_rollups(tenant_id, flt, "level", None)
+        if counted is not None:
+            return sum(counted[0].values()), "eq"
+        with self._bounded():
+            n = await self.logs.count_documents(
+                flt.to_mongo(tenant_id), limit=self.count_limit + 1, maxTimeMS=self.max_time_ms
+            )
+        if n > self.count_limit:
+            COUNTS.labels("events_capped").inc()
+            return self.count_limit, "gte"
+        COUNTS.labels("events").inc()
+        return n, "eq"
+
+    async def _ready(self) -> bool:
+        if self.use_rollups and not self._rollups_ready:
+            self._rollups_ready = await is_ready(self.db)
+        return self._rollups_ready
+
+    async def _from_rollups(
+        self, tenant_id: str, flt: LogFilter, by: str, step: int | None
+    ) -> tuple[Counter[str], dict[int, Counter[str]]] | None:
+        """Counts per ``by`` value, and per histogram start and value, from the rollups,
+        with edge and dirty minutes counted from the events; None if rollups cannot
+        answer."""
+        if not answerable(flt, by) or not await self._ready():
+            return None
+        with self._bounded():
+            docs = await (
+                self.db[ROLLUPS].find(day_query(tenant_id, flt), max_time_ms=self.max_time_ms)
+            ).to_list()
+            pending = await (
+                self.db[PENDING].find({"tenant_id": tenant_id}, max_time_ms=self.max_time_ms)
+            ).to_list()
+        dirty = dirty_minutes(pending, datetime.now(UTC) - self.lease)
+        p = plan(current(docs), dirty, flt, step)
+        counts: Counter[str] = Counter()
+        buckets: dict[int, Counter[str]] = {}
+        for (start, level, service), n in p.counts.items():
+            key = _stat_key(level if by == "level" else service)
+            counts[key] += n
+            buckets.setdefault(start, Counter())[key] += n
+        if p.event_ranges:
+            match = ranges_query(flt.to_mongo(tenant_id), p.event_ranges)
+            more, more_buckets = await self._group(match, STATS_BY[by], step)
+            counts.update(more)
+            for start, c in more_buckets.items():
+                buckets.setdefault(start, Counter()).update(c)
+        COUNTS.labels("rollups+events" if p.event_ranges else "rollups").inc()
+        return counts, buckets
+
+    async def _group(
+        self, match: dict[str, Any], field: str, step: int | None
+    ) -> tuple[Counter[str], dict[int, Counter[str]]]:
+        """Events per ``field`` value and, with ``step``, per histogram start and value, in
+        one pass. FerretDB v1 has no $dateTrunc: the minute bucket is stored at write time
+        and rolled up into the requested interval here."""
+        group_id: dict[str, str] = {"k": f"${field}"}
+        if step:
+            group_id["m"] = "$minute"
+        with self._bounded():
+            groups = await (
+                await self.logs.aggregate(
+                    [{"$match": match}, {"$group": {"_id": group_id, "count": {"$sum": 1}}}],
+                    maxTimeMS=self.max_time_ms,
+                )
+            ).to_list()
+        return group_counts(groups, step)
 
     async def get(self, tenant_id: str, event_id: str) -> dict[str, Any]:
         # By `_id` alone: FerretDB v1 pushes a filter down to SQLite only when `_id` is its
@@ -171,25 +298,13 @@ class LogRepository:
     async def stats(
         self, tenant_id: str, flt: LogFilter, *, by: str, interval: str | None
     ) -> dict[str, Any]:
-        match = flt.to_mongo(tenant_id)
-        field = STATS_BY[by]
-        # One pass over the matching events: by the field alone, or with a histogram by
-        # (minute, field). FerretDB v1 has no $dateTrunc: the minute bucket is stored at
-        # write time and rolled up into the requested interval here.
-        group_id: Any = {"m": "$minute", "k": f"${field}"} if interval else f"${field}"
-        with self._bounded():
-            groups = await (
-                await self.logs.aggregate(
-                    [{"$match": match}, {"$group": {"_id": group_id, "count": {"$sum": 1}}}],
-                    maxTimeMS=self.max_time_ms,
-                )
-            ).to_list()
-        if interval:
-            counts, histogram = roll_up(groups, INTERVALS[interval])
-        else:
-            counts = {}
-            for g in groups:
-                counts[_stat_key(g["_id"])] = counts.get(_stat_key(g["_id"]), 0) + g["count"]
+        step = INTERVALS[interval] if interval else None
+        counted = await self._from_rollups(tenant_id, flt, by, step)
+        if counted is None:
+            counted = await self._group(flt.to_mongo(tenant_id), STATS_BY[by], step)
+            COUNTS.labels("events").inc()
+        all_counts, buckets = counted
+        counts = {k: n for k, n in all_counts.items() if n}
         result: dict[str, Any] = {
             "by": by,
             "total": sum(counts.values()),
@@ -197,7 +312,7 @@ class LogRepository:
         }
         if interval:
             result["interval"] = interval
-            result["histogram"] = histogram
+            result["histogram"] = histogram(buckets)
         return result
 
     async def count_upto(self, tenant_id: str, flt: LogFilter, upto: int) -> int | None:
@@ -249,5 +364,16 @@ class LogRepository:
                 "give before=<RFC 3339>, older_than_days=<n>, or all=true to delete every "
                 "matching event",
             )
-        result = await self.logs.delete_many(query)
-        return result.deleted_count
+        if self.use_rollups:
+            # The deleted events are subtracted from the rollups exactly (one delete per
+            # tenant at a time; a second one meanwhile is 409).
+            async with tenant_lock(self.db, tenant_id, self.lease, wait=self.timeout_s):
+                deleted = await delete_counted(self.db, query)
+        else:
+            deleted = (await self.logs.delete_many(query)).deleted_count
+        if deleted and self.redis is not None:
+            try:  # deleted events must not be replayed from the ring
+                await ring.invalidate_now(self.redis, tenant_id)
+            except Exception as exc:
+                log.warning("ring invalidation failed", extra={"error": str(exc)[:300]})
+        return deleted

@@ -193,11 +193,14 @@ async def search_logs(request: Request, principal: LogsRead) -> Response:
     tenant = await _tenant(request, principal)
     if "cursor" in opts and ("page" in opts or "size" in opts):
         raise _invalid("cursor", "use either cursor or page/size, not both")
-    limit = _int(opts, "size" if "size" in opts else "limit", 50, 1, 1000)
+    limit = _int(opts, "size" if "size" in opts else "limit", 50, 0, 1000)
     page = _int(opts, "page", None, 1, 1_000_000)
     if "size" in opts and page is None:
         page = 1
     descending, with_total = _descending(opts), _bool(opts, "total")
+    if limit == 0 and ("size" in opts or not with_total or "cursor" in opts):
+        # A count alone: no page is read (on FerretDB reading one is a scan of its own).
+        raise _invalid("limit", "0 only counts: give it with total=true, without cursor/page")
     limits = await _limits(request, tenant, parsed.filter)
     result = await _gated(
         request,
@@ -207,7 +210,7 @@ async def search_logs(request: Request, principal: LogsRead) -> Response:
             tenant,
             parsed.filter,
             descending=descending,
-            limit=limit or 50,
+            limit=50 if limit is None else limit,
             cursor=opts.get("cursor"),
             page=page,
             with_total=with_total,

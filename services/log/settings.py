@@ -16,6 +16,13 @@ class LogSettings(LimitSettings):
         description="Longest a search, count or stats query may run in the storage before "
         "it is stopped and answered with 504 (exports are not bounded).",
     )
+    query_count_limit: int = Field(
+        10_000,
+        ge=1,
+        description="`total=true` on a filter the rollups cannot answer counts at most this "
+        "many events and answers `total_relation: gte` beyond (tenant, time, level and "
+        "service filters are counted exactly from the rollups).",
+    )
     ingest_linger_ms: float = Field(
         4.0, ge=0, le=100, description="How long the batcher waits for concurrent requests."
     )

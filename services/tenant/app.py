@@ -14,7 +14,12 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
     settings = settings or TenantSettings()
 
     async def startup(app: FastAPI) -> None:
-        store = TenantStore(app.state.clients.db, app.state.invalidations, settings.default_limits)
+        store = TenantStore(
+            app.state.clients.db,
+            app.state.invalidations,
+            settings.default_limits,
+            redis_client=app.state.clients.redis,
+        )
         app.state.store = store
         app.state.startup.add("indexes", store.ensure_indexes)
 

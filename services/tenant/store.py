@@ -11,13 +11,16 @@ MongoDB has it, so every service applies it at once.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as redis
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.core import ring
 from services.core.credentials import (
     API_KEYS,
     TENANT_ACTIVE,
@@ -33,6 +36,8 @@ from services.core.limits import LIMIT_FIELDS, Limits
 from services.core.logstore import ensure_indexes
 from services.core.principal import Principal
 from services.tenant.schemas import ApiKeyCreate, LimitsPatch, TenantCreate, TenantUpdate
+
+log = logging.getLogger(__name__)
 
 KEYS_BY_TENANT = IndexModel(
     [("tenant", ASCENDING), ("created_at", ASCENDING)], name="tenant_created"
@@ -84,11 +89,16 @@ def _require_platform(principal: Principal, action: str) -> None:
 
 class TenantStore:
     def __init__(
-        self, db: AsyncDatabase, invalidations: InvalidationBus, default_limits: Limits
+        self,
+        db: AsyncDatabase,
+        invalidations: InvalidationBus,
+        default_limits: Limits,
+        redis_client: redis.Redis | None = None,
     ) -> None:
         self.tenants = db[TENANTS]
         self.keys = db[API_KEYS]
         self.invalidations = invalidations
+        self.redis = redis_client
         self.default_limits = default_limits
 
     def out(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +134,11 @@ class TenantStore:
         except DuplicateKeyError as exc:
             raise Conflict(f"A tenant with key '{data.key}' already exists.") from exc
         await self.invalidations.publish(Invalidation(data.key))  # "no such tenant" was cached
+        if self.redis is not None:
+            try:  # best effort: without it, the first replay rebuilds the ring instead
+                await ring.start_empty(self.redis, data.key)
+            except Exception as exc:
+                log.warning("recent-events ring not started", extra={"error": str(exc)[:300]})
         return doc
 
     async def list(

@@ -26,9 +26,10 @@ from prometheus_client import Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.core import envelope
+from services.core import envelope, ring
 from services.core.clients import SqsQueues
-from services.core.logmodel import LOGS, wire_to_document
+from services.core.logmodel import LOGS, document_to_api, wire_to_document
+from services.core.rollups import RollupWriter
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,14 @@ class Consumer:
         wait_seconds: int = 20,
         max_receives: int = 5,
         max_batch_bytes: int = 12 * 2**20,
+        rollups: RollupWriter | None = None,
+        ring_size: int = 0,
     ) -> None:
         self.sqs = sqs
+        self.rollups = rollups
+        self.ring_size = ring_size
+        # tenants whose ring missed events while Redis failed: invalidated once it works
+        self._ring_stale: set[str] = set()
         self.logs = db[LOGS]
         self.redis = redis_client
         self.concurrency = concurrency
@@ -256,15 +263,50 @@ class Consumer:
                 self._poison(message, str(exc))
         if not decoded:
             return True
-        stored_ok = await self._store(decoded)
+        docs = [doc for d in decoded for doc in d.docs]
+        try:
+            stored_ok, new = await self._store_and_count(decoded, docs)
+        except PyMongoError as exc:
+            log.warning(
+                "rollup marker failed; the batch will be redelivered",
+                extra={"error": str(exc)[:300]},
+            )
+            FAILED.labels("store").inc(len(decoded))
+            for d in decoded:
+                self._count_if_last(d.receives, d.message_id)
+            return False
         done = [d for d, ok in zip(decoded, stored_ok, strict=True) if ok]
         for d, ok in zip(decoded, stored_ok, strict=True):
             if not ok:
                 self._count_if_last(d.receives, d.message_id)
         if done:
             await self._delete(done)
-            await self._publish(done)
+            await self._publish(done, docs, new)
         return all(stored_ok)
+
+    async def _store_and_count(
+        self, decoded: list[Decoded], docs: list[dict[str, Any]]
+    ) -> tuple[list[bool], list[int] | None]:
+        """``_store``, with the rollups counting the documents it newly stored.
+
+        The batch is announced before the insert and its events are tagged with it: a
+        worker killed between the insert and the count leaves markers that outlive the
+        lease, and the recovery counts their events (services/core/rollups.py). Only a
+        failure to announce raises (nothing was stored then).
+        """
+        if not self.rollups or not docs:
+            return await self._store(decoded)
+        async with self.rollups.attempt(docs) as attempt:
+            stored_ok, new = await self._store(decoded)
+            if new is not None:
+                try:
+                    await self.rollups.finish(attempt, docs, new)
+                except PyMongoError as exc:  # the markers go stale: the recovery counts
+                    log.warning(
+                        "rollup count failed; left for the recovery",
+                        extra={"error": str(exc)[:300]},
+                    )
+        return stored_ok, new
 
     def _count_if_last(self, receives: int, message_id: str | None) -> None:
         """A message that failed on its last allowed receive goes to the DLQ next."""
@@ -289,30 +331,45 @@ class Consumer:
             },
         )
 
-    async def _store(self, decoded: list[Decoded]) -> list[bool]:
-        """Which messages are stored. A document the driver cannot encode fails the whole
-        insert, so then each message is stored alone: only the bad one stays behind."""
+    async def _store(self, decoded: list[Decoded]) -> tuple[list[bool], list[int] | None]:
+        """Which messages are wholly stored, and the indexes (in the batch's documents) of
+        the documents newly stored now (None: unknown, the insert failed as a whole).
+
+        A document the driver cannot encode fails the whole insert, so then each message
+        is stored alone: only the bad one stays behind."""
         try:
             return await self._insert(decoded)
         except _Unencodable as exc:
             if len(decoded) > 1:
-                return [ok for d in decoded for ok in await self._store([d])]
+                oks: list[bool] = []
+                new: list[int] | None = []
+                offset = 0
+                for d in decoded:
+                    ok, part = await self._store([d])
+                    oks += ok
+                    if new is not None and part is not None:
+                        new += [offset + i for i in part]
+                    else:
+                        new = None
+                    offset += len(d.docs)
+                return oks, new
             log.error(
                 "message holds an event the storage cannot encode; it will be dead-lettered",
                 extra={"message_id": decoded[0].message_id, "error": str(exc.__cause__)[:300]},
             )
             FAILED.labels("store").inc()
-            return [False]
+            return [False], []
 
-    async def _insert(self, decoded: list[Decoded]) -> list[bool]:
+    async def _insert(self, decoded: list[Decoded]) -> tuple[list[bool], list[int] | None]:
         docs: list[dict[str, Any]] = []
         owner: list[int] = []
         for i, d in enumerate(decoded):
             docs.extend(d.docs)
             owner.extend([i] * len(d.docs))
         if not docs:
-            return [True] * len(decoded)
+            return [True] * len(decoded), []
         failed: set[int] = set()
+        not_new: set[int] = set()
         start = time.perf_counter()
         try:
             result = await self.logs.insert_many(docs, ordered=False)
@@ -321,6 +378,7 @@ class Consumer:
             details = exc.details
             dup = 0
             for err in details.get("writeErrors", []):
+                not_new.add(err["index"])
                 if err.get("code") == DUPLICATE_KEY:
                     dup += 1
                 else:
@@ -339,14 +397,15 @@ class Consumer:
                 "store failed; the batch will be redelivered", extra={"error": str(exc)[:300]}
             )
             FAILED.labels("store").inc(len(decoded))
-            return [False] * len(decoded)
+            return [False] * len(decoded), None
         except (InvalidDocument, OverflowError) as exc:
             raise _Unencodable() from exc
         finally:
             STORE_LATENCY.observe(time.perf_counter() - start)
         if failed:
             FAILED.labels("store").inc(len(failed))
-        return [i not in failed for i in range(len(decoded))]
+        new = [i for i in range(len(docs)) if i not in not_new]
+        return [i not in failed for i in range(len(decoded))], new
 
     async def _delete(self, done: list[Decoded]) -> None:
         url = await self.sqs.url()
@@ -367,19 +426,41 @@ class Consumer:
             except Exception as exc:
                 log.warning("delete failed", extra={"error": str(exc)[:300]})
 
-    async def _publish(self, done: list[Decoded]) -> None:
+    async def _publish(
+        self, done: list[Decoded], docs: list[dict[str, Any]], new: list[int] | None
+    ) -> None:
         by_tenant: dict[str, list[bytes]] = {}
         for d in done:
             # the API shape, as search returns it: with the tenant
             by_tenant.setdefault(d.tenant_id, []).extend(
                 orjson.dumps({**e, "tenant_id": d.tenant_id}) for e in d.events
             )
+        # The ring gets only the events stored now, each once, as the storage returns
+        # them. A batch with events stored before (a redelivery: its first worker may
+        # have died before adding them) leaves the tenant's ring to be rebuilt.
+        members: dict[str, list[tuple[bytes, int]]] = {}
+        stale = set(self._ring_stale)
+        if self.ring_size:
+            fresh = set(new) if new is not None else set()
+            for i, doc in enumerate(docs):
+                if i in fresh:
+                    api = document_to_api(doc)
+                    members.setdefault(doc["tenant_id"], []).append(
+                        (orjson.dumps(api), ring.score(api))
+                    )
+                else:
+                    stale.add(doc["tenant_id"])
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
+                for tenant_id in stale:
+                    ring.invalidate(pipe, tenant_id)
                 for tenant_id, events in by_tenant.items():
+                    ring.add(pipe, tenant_id, members.get(tenant_id, []), self.ring_size)
                     pipe.publish(f"logs:{tenant_id}", b"[" + b",".join(events) + b"]")
                 await pipe.execute()
+            self._ring_stale -= stale
         except Exception as exc:  # live tail is best effort; storage already succeeded
+            self._ring_stale |= stale | set(members)
             log.warning("publish failed", extra={"error": str(exc)[:300]})
 
     async def _read_redrive(self) -> None:

@@ -14,6 +14,10 @@ A sweep is bounded and interruptible: it stops at the next delete when its
 time budget is spent (each delete carries the time left as ``maxTimeMS``),
 when the worker shuts down, or when its lease cannot be renewed. What it left
 is for the next sweep, which visits the tenants in another order.
+
+Expired events leave the rollups exactly (``rollups.delete_counted``, under each
+tenant's delete lock: a tenant whose cleanup is running is swept next time) and
+the tenants' recent-events rings.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import pymongo
+import redis.asyncio as redis
 from prometheus_client import Counter, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
+from services.core import ring
 from services.core.credentials import TENANTS
-from services.core.logmodel import LOGS
+from services.core.errors import Conflict
+from services.core.rollups import delete_counted, tenant_lock
 from services.core.tenantpolicy import retention_of
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,8 @@ async def sweep(
     *,
     keep_going: KeepGoing | None = None,
     deadline: float | None = None,
+    redis_client: redis.Redis | None = None,
+    lease: timedelta = timedelta(seconds=120),
 ) -> tuple[int, bool]:
     """Delete expired events, one `delete_many` per 100 tenants; ``(deleted, complete)``.
 
@@ -94,17 +103,50 @@ async def sweep(
         remaining = left()
         if (remaining is not None and remaining <= 0) or (keep_going and not await keep_going()):
             return deleted, False
-        chunk = clauses[i : i + TENANTS_PER_DELETE]
         try:
-            with pymongo.timeout(left()):
-                result = await db[LOGS].delete_many({"$or": chunk} if len(chunk) > 1 else chunk[0])
+            n = await _delete_chunk(db, clauses[i : i + TENANTS_PER_DELETE], left(), lease)
         except PyMongoError as exc:
             if exc.timeout:  # the budget ran out inside this delete; part of it is done
-                return deleted, False
+                return deleted, False  # (a chunk cut half-way is finished by the recovery)
             raise
-        deleted += result.deleted_count
-        SWEPT.inc(result.deleted_count)
+        deleted += n
+        SWEPT.inc(n)
+        if n and redis_client is not None:
+            await _trim_rings(redis_client, clauses[i : i + TENANTS_PER_DELETE])
     return deleted, True
+
+
+async def _delete_chunk(
+    db: AsyncDatabase, chunk: list[dict], seconds: float | None, lease: timedelta
+) -> int:
+    """Delete the expired events of up to 100 tenants, each under its delete lock."""
+    async with contextlib.AsyncExitStack() as locks:
+        held = []
+        for clause in chunk:
+            try:
+                await locks.enter_async_context(tenant_lock(db, clause["tenant_id"], lease))
+            except Conflict:
+                continue
+            held.append(clause)
+        if not held:
+            return 0
+        with pymongo.timeout(seconds):
+            return await delete_counted(db, {"$or": held} if len(held) > 1 else held[0])
+
+
+async def _trim_rings(client: redis.Redis, chunk: list[dict]) -> None:
+    """Expired events leave the recent-events rings too (a replay must not show them)."""
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for c in chunk:
+                cutoff = int(c["timestamp"]["$lt"].timestamp() * 1000)
+                pipe.zremrangebyscore(ring.ring_key(c["tenant_id"]), "-inf", f"({cutoff}")
+            await pipe.execute()
+    except Exception as exc:
+        log.warning("ring trim failed; invalidating", extra={"error": str(exc)[:300]})
+        with contextlib.suppress(Exception):
+            for c in chunk:
+                await ring.invalidate_now(client, c["tenant_id"])
 
 
 class LeaseLike(Protocol):
@@ -124,6 +166,8 @@ class Sweeper:
     interval: float
     budget: float
     stop: asyncio.Event
+    redis_client: redis.Redis | None = None
+    rollup_lease: timedelta = timedelta(seconds=120)
 
     async def run(self) -> None:
         while not self.stop.is_set():
@@ -156,7 +200,11 @@ class Sweeper:
         SWEEPING.set(1)
         try:
             deleted, complete = await sweep(
-                self.db, keep_going=lambda: self._keep_going(deadline), deadline=deadline
+                self.db,
+                keep_going=lambda: self._keep_going(deadline),
+                deadline=deadline,
+                redis_client=self.redis_client,
+                lease=self.rollup_lease,
             )
             outcome = "done" if complete else "cut"
         except Exception as exc:
@@ -181,3 +229,17 @@ class Sweeper:
             },
         )
         return outcome
+
+
+async def run_periodically(
+    interval: float, stop: asyncio.Event, job: Callable[[], Awaitable[object]], name: str
+) -> None:
+    """Run ``job`` every ``interval`` seconds until ``stop``; a failure is logged, not fatal
+    (the rollup recovery and compaction)."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception as exc:
+            log.warning(f"{name} failed", extra={"error": str(exc)[:300]})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

@@ -39,6 +39,18 @@ class WorkerSettings(CoreSettings):
         gt=0,
         description="Longest one retention sweep runs; what it leaves waits for the next.",
     )
+    rollup_minute_hours: float = Field(
+        24,
+        gt=0,
+        description="Age beyond which event counts are kept per hour instead of per minute "
+        "(the rollup compaction turns older minutes into hours).",
+    )
+    rollup_interval_seconds: float = Field(
+        30,
+        gt=0,
+        description="How often the worker counts the batches of dead workers into the rollups "
+        "and compacts them.",
+    )
     shutdown_grace_seconds: float = Field(
         25, gt=0, description="How long SIGTERM waits for batches in hand."
     )

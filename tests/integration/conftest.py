@@ -40,6 +40,11 @@ def stack() -> Iterator[ProcessGroup]:
             "LOGSERVER_LOG_LEVEL": "INFO",
             "LOGSERVER_ACCESS_LOG": "all",  # the redaction tests read every request line
             "LOGSERVER_RETENTION_INTERVAL_SECONDS": "5",
+            # A killed worker's uncounted batches are recovered within seconds, not minutes.
+            "LOGSERVER_ROLLUP_LEASE_SECONDS": "15",
+            "LOGSERVER_ROLLUP_INTERVAL_SECONDS": "2",
+            "LOGSERVER_QUERY_COUNT_LIMIT": "1000",
+            "LOGSERVER_RECENT_EVENTS": "20",  # small: replays also reach past the ring
             "LOGSERVER_DEAD_LETTER_POLL_SECONDS": "1",
             "LOGSERVER_STREAM_BUFFER_FRAMES": "16",
             "LOGSERVER_STREAM_HEARTBEAT_SECONDS": "2",

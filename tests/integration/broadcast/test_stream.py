@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
@@ -479,3 +480,60 @@ async def test_stream_is_closed_when_its_token_expires(api: Api, cfg: StackConfi
         code, frame = await _closed_with(client, within=10)
         assert time.time() >= expires
         assert code == 4401 and frame["code"] == "unauthorized" and "expired" in frame["detail"]
+
+
+async def test_replay_comes_from_the_ring_reaches_past_it_and_survives_its_loss(
+    api: Api, cfg: StackConfig, tenant_tokens
+) -> None:
+    tenant, tokens = tenant_tokens
+    base = datetime.now(UTC) - timedelta(minutes=10)
+    # 30 events, one second apart; the three errors are among the oldest, so a replay of
+    # errors must reach past the ring (20 events in the test stack) into the storage
+    events = [
+        {
+            "id": f"ring{i:02d}",
+            "timestamp": (base + timedelta(seconds=i)).isoformat(),
+            "level": "error" if i in (1, 4, 7) else "info",
+            "message": f"event {i}",
+        }
+        for i in range(30)
+    ]
+    await ingest(api.http, bearer(tokens["writer"]), events, bearer(tokens["viewer"]))
+    r = aioredis.from_url(cfg.redis_url)
+    try:
+
+        async def replay(**params: str) -> list[str]:
+            async with tail(cfg.gateway_url, tokens["viewer"], **params) as client:
+                return [e["id"] for e in client.frames[0]["data"]]
+
+        async def ring_complete() -> bool:
+            return bool(await r.exists(f"recent:{tenant}:ok"))
+
+        # a new tenant's ring is complete from its creation: replays read it
+        assert await replay(tail="5") == [f"ring{i:02d}" for i in range(25, 30)]
+        await eventually(ring_complete, within=30)
+        assert await r.zcard(f"recent:{tenant}") == 20
+        # from then on replays read the ring (proof: an entry only the ring has)
+        only_in_ring = {"id": "ring99", "timestamp": (base + timedelta(seconds=99)).isoformat()}
+        member = orjson.dumps({**only_in_ring, "level": "INFO", "message": "x"})
+        await r.zadd(f"recent:{tenant}", {member: (base.timestamp() + 99) * 1000})
+        assert await replay(tail="2") == ["ring29", "ring99"]
+        await r.zrem(f"recent:{tenant}", member)
+        # a filter the ring's 20 cannot satisfy reaches into the storage for the rest
+        assert await replay(tail="5", level="error") == ["ring01", "ring04", "ring07"]
+
+        await r.delete(f"recent:{tenant}", f"recent:{tenant}:ok")  # Redis lost it
+        assert await replay(tail="3") == ["ring27", "ring28", "ring29"]  # from storage
+        await eventually(ring_complete, within=30)  # and is rebuilt
+        assert await r.zcard(f"recent:{tenant}") == 20
+
+        resp = await api.http.delete(
+            "/api/v1/logs/cleanup",
+            params={"before": (base + timedelta(seconds=28)).isoformat(), "level": "info"},
+            headers=bearer(tokens["admin"]),
+        )
+        assert resp.status_code == 200, resp.text
+        # deleted events are never replayed
+        assert await replay(tail="4") == ["ring04", "ring07", "ring28", "ring29"]
+    finally:
+        await r.aclose()

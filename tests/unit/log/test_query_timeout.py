@@ -41,7 +41,7 @@ class Logs:
         self.max_times.append(max_time_ms)
         return Cursor(self.fail)
 
-    async def count_documents(self, _query: dict[str, Any], maxTimeMS: int) -> int:
+    async def count_documents(self, _query: dict[str, Any], limit: int, maxTimeMS: int) -> int:
         self.max_times.append(maxTimeMS)
         if self.fail_count:
             raise ExecutionTimeout("operation exceeded time limit", 50)
@@ -53,7 +53,8 @@ class Logs:
 
 
 def repo(logs: Logs, seconds: float = 2.5) -> LogRepository:
-    return LogRepository({"logs": logs}, query_timeout_seconds=seconds)  # type: ignore[arg-type]
+    # the event path: rollups are covered by tests/unit/core/test_rollups.py
+    return LogRepository({"logs": logs}, query_timeout_seconds=seconds, use_rollups=False)  # type: ignore[arg-type]
 
 
 FILTER = parse_params([("service", "api")], frozenset()).filter

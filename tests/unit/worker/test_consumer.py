@@ -4,7 +4,9 @@ and the byte budget that bounds the events a worker holds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -94,10 +96,27 @@ class FakePipeline:
         self.queued.append((channel, data))
         return self
 
+    def zadd(self, key: str, mapping: dict[bytes, int]) -> FakePipeline:
+        self.queued.append(("zadd", (key, mapping)))
+        return self
+
+    def zremrangebyrank(self, key: str, start: int, stop: int) -> FakePipeline:
+        self.queued.append(("trim", (key, start, stop)))
+        return self
+
+    def incr(self, key: str) -> FakePipeline:
+        self.queued.append(("incr", key))
+        return self
+
+    def delete(self, *keys: str) -> FakePipeline:
+        self.queued.append(("delete", keys))
+        return self
+
     async def execute(self) -> list[int]:
         if self.owner.error is not None:
             raise self.owner.error
-        self.owner.published.extend(self.queued)
+        self.owner.published.extend(q for q in self.queued if q[0].startswith("logs:"))
+        self.owner.ring.extend(q for q in self.queued if not q[0].startswith("logs:"))
         self.owner.executes += 1
         return [1] * len(self.queued)
 
@@ -106,12 +125,32 @@ class FakeRedis:
     def __init__(self, error: Exception | None = None) -> None:
         self.error = error
         self.published: list[tuple[str, bytes]] = []
+        self.ring: list[tuple[str, Any]] = []
         self.executes = 0
         self.transaction_args: list[bool] = []
 
     def pipeline(self, transaction: bool = True) -> FakePipeline:
         self.transaction_args.append(transaction)
         return FakePipeline(self)
+
+
+class FakeRollups:
+    """Records what the consumer tells the rollups: announced, then newly stored."""
+
+    def __init__(self, begin_error: Exception | None = None) -> None:
+        self.begin_error = begin_error
+        self.announced: list[list[str]] = []
+        self.counted: list[list[str]] = []
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, docs: list[dict]) -> AsyncIterator[str]:
+        if self.begin_error is not None:
+            raise self.begin_error
+        self.announced.append([d["_id"] for d in docs])
+        yield "attempt"
+
+    async def finish(self, attempt: str, docs: list[dict], new: list[int]) -> None:
+        self.counted.append([docs[i]["_id"] for i in new])
 
 
 class World:
@@ -121,11 +160,19 @@ class World:
         insert_error: Exception | None = None,
         delete_error: Exception | None = None,
         publish_error: Exception | None = None,
+        rollups: FakeRollups | None = None,
+        ring_size: int = 0,
     ) -> None:
         self.logs = FakeLogs(insert_error)
         self.sqs_client = FakeSqsClient(delete_error)
         self.redis = FakeRedis(publish_error)
-        self.consumer = Consumer(FakeSqs(self.sqs_client), {"logs": self.logs}, self.redis)
+        self.consumer = Consumer(
+            FakeSqs(self.sqs_client),
+            {"logs": self.logs},
+            self.redis,
+            rollups=rollups,  # type: ignore[arg-type]
+            ring_size=ring_size,
+        )
 
     @property
     def deleted(self) -> list[str]:
@@ -360,6 +407,58 @@ def test_decode_compressed_message_from_the_producer():
     assert d.tenant_id == "acme"
     assert d.events == evs
     assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
+
+
+# --- rollups and the recent-events ring ----------------------------------------------------
+
+
+def _dup_error() -> BulkWriteError:
+    return BulkWriteError(
+        {"writeErrors": [{"index": 1, "code": 11000, "errmsg": "dup"}], "nInserted": 2}
+    )
+
+
+async def test_rollups_count_only_the_newly_stored_events():
+    rollups = FakeRollups()
+    w = World(insert_error=_dup_error(), rollups=rollups)
+    msgs = [message(1, "acme", [event("a1"), event("a2")]), message(2, "beta", [event("b1")])]
+    assert await w.consumer.handle(msgs) is True
+    assert rollups.announced == [["acme:a1", "acme:a2", "beta:b1"]]
+    assert rollups.counted == [["acme:a1", "beta:b1"]]  # a2 was stored before
+
+
+async def test_a_batch_that_cannot_be_announced_is_not_stored():
+    w = World(rollups=FakeRollups(begin_error=AutoReconnect("down")))
+    assert await w.consumer.handle([message(1, "acme", [event("a")])]) is False
+    assert w.logs.calls == [] and w.deleted == []
+
+
+async def test_failed_insert_counts_nothing_now():
+    rollups = FakeRollups()
+    w = World(insert_error=AutoReconnect("gone"), rollups=rollups)
+    assert await w.consumer.handle([message(1, "acme", [event("a")])]) is False
+    assert rollups.announced == [["acme:a"]] and rollups.counted == []  # left to the recovery
+
+
+async def test_ring_gets_new_events_once_and_a_redelivery_invalidates_it():
+    w = World(ring_size=3)
+    assert await w.consumer.handle([message(1, "acme", [event("a1"), event("a2")])]) is True
+    ops = [op for op, _ in w.redis.ring]
+    assert ops == ["zadd", "trim"]
+    key, mapping = w.redis.ring[0][1]
+    assert key == "recent:acme"
+    assert sorted(json.loads(m)["id"] for m in mapping) == ["a1", "a2"]
+    assert w.redis.ring[1][1] == ("recent:acme", 0, -4)
+
+    w2 = World(insert_error=_dup_error(), ring_size=3)
+    msgs = [message(1, "acme", [event("a1"), event("a2"), event("a3")])]
+    assert await w2.consumer.handle(msgs) is True
+    ops = [op for op, _ in w2.redis.ring]
+    assert ops[:2] == ["incr", "delete"]  # the tenant's ring is rebuilt from storage
+    added = [
+        json.loads(m)["id"] for op, (k, *rest) in w2.redis.ring if op == "zadd" for m in rest[0]
+    ]
+    assert added == ["a1", "a3"]
 
 
 # --- the memory bound: events in hand --------------------------------------------------

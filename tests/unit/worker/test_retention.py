@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout
 
 from services.core.credentials import TENANTS
 from services.core.logmodel import LOGS
+from services.core.rollups import PENDING, ROLLUPS
 from services.worker.retention import TENANTS_PER_DELETE, Sweeper, sweep
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
@@ -32,22 +33,71 @@ class FakeTenants:
 
 
 class FakeLogs:
+    """Each delete lists the expired events (one per tenant here), then deletes those ids
+    (services/core/rollups.py:delete_counted); ``deletes`` holds the listing queries."""
+
     def __init__(self, on_delete=None) -> None:
         self.deletes: list[dict[str, Any]] = []
         self.on_delete = on_delete
 
-    async def delete_many(self, query: dict[str, Any]) -> Any:
+    def find(self, query: dict[str, Any], projection: dict, **_: Any) -> Any:
         self.deletes.append(query)
+
+        async def rows():
+            for c in query.get("$or", [query]):
+                yield {
+                    "_id": f"{c['tenant_id']}:e",
+                    "tenant_id": c["tenant_id"],
+                    "level": "INFO",
+                    "minute": NOW,
+                }
+
+        return rows()
+
+    async def delete_many(self, query: dict[str, Any]) -> Any:
         if self.on_delete:
             await self.on_delete(len(self.deletes))
-        clauses = query.get("$or", [query])
-        return SimpleNamespace(deleted_count=len(clauses))
+        return SimpleNamespace(deleted_count=len(query["_id"]["$in"]))
+
+
+class FakeStore:
+    """`log_rollup_pending` / `log_rollups`: markers, locks, deltas."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError("E11000 duplicate key")
+        self.docs[doc["_id"]] = doc
+
+    async def insert_many(self, docs: list[dict[str, Any]], ordered: bool = True) -> None:
+        for d in docs:
+            self.docs[d["_id"]] = d
+
+    async def find_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
+        return self.docs.get(query["_id"])
+
+    async def delete_one(self, query: dict[str, Any]) -> None:
+        self.docs.pop(query["_id"], None)
+
+    async def delete_many(self, query: dict[str, Any]) -> None:
+        for i in query["_id"]["$in"]:
+            self.docs.pop(i, None)
+
+    async def update_many(self, query: dict[str, Any], update: dict[str, Any]) -> None:
+        return None
 
 
 def fake_db(n_tenants: int, logs: FakeLogs | None = None) -> dict[str, Any]:
     tenants = [{"_id": f"t{i}", "retention_days": 7} for i in range(n_tenants)]
     tenants.append({"_id": "keep-forever", "retention_days": 0})
-    return {TENANTS: FakeTenants(tenants), LOGS: logs or FakeLogs()}
+    return {
+        TENANTS: FakeTenants(tenants),
+        LOGS: logs or FakeLogs(),
+        PENDING: FakeStore(),
+        ROLLUPS: FakeStore(),
+    }
 
 
 class SharedLease:
@@ -205,3 +255,38 @@ async def test_an_unreachable_lease_means_no_sweep() -> None:
     db = fake_db(1)
     assert await sweeper(db, Down()).turn() is None
     assert db[LOGS].deletes == []
+
+
+async def test_expired_events_leave_the_rollups_and_no_lock_or_marker_stays() -> None:
+    db = fake_db(3)
+    deleted, complete = await sweep(db, NOW)  # type: ignore[arg-type]
+    assert (deleted, complete) == (3, True)
+    deltas = db[ROLLUPS].docs.values()
+    assert sorted(d["tenant_id"] for d in deltas) == ["t0", "t1", "t2"]
+    assert all(sum(d["c"].values()) == -1 for d in deltas)
+    assert db[PENDING].docs == {}  # markers finished, locks released
+
+
+async def test_a_tenant_whose_cleanup_runs_is_swept_next_time() -> None:
+    db = fake_db(2)
+    db[PENDING].docs["t0:lock"] = {"_id": "t0:lock", "tenant_id": "t0", "at": datetime.now(UTC)}
+    deleted, _ = await sweep(db, NOW)  # type: ignore[arg-type]
+    assert deleted == 1
+    assert [c["tenant_id"] for c in db[LOGS].deletes[0].get("$or", [db[LOGS].deletes[0]])] == ["t1"]
+
+
+async def test_an_event_the_rollups_never_counted_is_deleted_without_a_delta() -> None:
+    logs = FakeLogs()
+
+    def rows_without_minute(query: dict[str, Any], projection: dict, **_: Any) -> Any:
+        logs.deletes.append(query)
+
+        async def rows():
+            yield {"_id": "t0:e", "tenant_id": "t0"}  # stored by other means: no minute, level
+
+        return rows()
+
+    logs.find = rows_without_minute  # type: ignore[method-assign]
+    db = fake_db(1, logs)
+    assert await sweep(db, NOW) == (1, True)  # type: ignore[arg-type]
+    assert db[ROLLUPS].docs == {} and db[PENDING].docs == {}
