@@ -56,7 +56,7 @@ fmt: install
 	$(VENV)/bin/ruff format services tests
 
 benchmark: install ## load scenarios a-e against a stack (SCENARIO=a for one); results in benchmarks/results/
-	$(PY) scripts/benchmark.py $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
+	$(PY) benchmarks/harness/runner.py $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
 
 clean: ## remove runtime data (keeps the tool cache)
 	rm -rf .data

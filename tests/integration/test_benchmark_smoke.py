@@ -36,7 +36,7 @@ def report(cfg: StackConfig, stack: ProcessGroup, tmp_path_factory) -> dict[str,
     }
     argv = [
         sys.executable,
-        str(REPO / "scripts" / "benchmark.py"),
+        str(REPO / "benchmarks" / "harness" / "runner.py"),
         "--smoke",
         "--out-dir",
         str(work / "results"),
