@@ -55,8 +55,8 @@ fmt: install
 	$(VENV)/bin/ruff check --fix services tests
 	$(VENV)/bin/ruff format services tests
 
-benchmark: install ## load scenarios a-e against a stack (SCENARIO=a for one); results in benchmarks/results/
-	$(PY) benchmarks/harness/runner.py $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
+benchmark: install ## load scenarios against a stack (SCENARIO=bulk for one, a comma list for some); results in benchmarks/results/
+	$(PY) -m benchmarks.harness $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
 
 clean: ## remove runtime data (keeps the tool cache)
 	rm -rf .data
