@@ -16,13 +16,14 @@ from services.tenant.schemas import (
     TenantOut,
     TenantUpdate,
 )
+from services.tenant.state import tenant_store
 from services.tenant.store import TenantStore, key_out
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
 
 def _store(request: Request) -> TenantStore:
-    return request.app.state.store
+    return tenant_store(request)
 
 
 @router.post("", status_code=201, response_model=TenantOut)
