@@ -10,10 +10,11 @@ the tenant the request acts on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 
 from services.core.apikeys import CHALLENGE, machine_credential
 from services.core.errors import Forbidden, Unauthorized
@@ -90,6 +91,44 @@ async def authenticate(request: Request) -> Principal:
     return await authenticate_request(request)
 
 
+#: The OpenAPI security schemes of the credentials ``authenticate_request`` takes.
+SCHEMES: dict[str, dict[str, str]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /api/v1/auth/token (client credentials).",
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An API key sent directly, client_id:client_secret (ingest routes only).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An API key sent directly as `ApiKey base64(client_id:client_secret)`, "
+        "as Elasticsearch clients do (ingest routes only).",
+    },
+}
+BEARER_ONLY = ("bearer",)
+INGEST = ("bearer", "basic", "apiKey")
+# Which schemes each authenticating dependency accepts, for the OpenAPI document.
+_SCHEMES_OF: dict[Callable[..., Any], tuple[str, ...]] = {authenticate: BEARER_ONLY}
+
+
+def auth_schemes(dependant: Dependant) -> tuple[str, ...]:
+    """The security schemes a route's dependencies accept (none: it is public)."""
+    for dep in dependant.dependencies:
+        found = _SCHEMES_OF.get(dep.call) if dep.call is not None else None
+        if found is None:
+            found = auth_schemes(dep) or None
+        if found:
+            return found
+    return ()
+
+
 def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
     # Machines (log shippers) only ever write: only ingest takes an API key directly.
     api_keys = permission == Permission.LOGS_WRITE
@@ -101,6 +140,7 @@ def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]
         return principal
 
     dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
+    _SCHEMES_OF[dependency] = INGEST if api_keys else BEARER_ONLY
     return dependency
 
 
