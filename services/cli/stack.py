@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
-from services.cli import console
+from services.cli import apidocs, console
 from services.core.secretfiles import private_dir, write_private
 
 REPO = Path(__file__).resolve().parents[2]
@@ -287,11 +287,14 @@ def build_stack(
 def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSpec:
     """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process.
 
-    The web console it serves at ``/`` is built into ``nginx_dir/console``.
+    The web console it serves at ``/`` is built into ``nginx_dir/console``, the
+    API reference (``/api/docs``, ``/api/openapi.json``) into its ``api/``.
     """
     nginx_dir.mkdir(parents=True, exist_ok=True)
     console_dir = nginx_dir / "console"
     console.build(console_dir)
+    # The API reference beside it (/api/docs, /api/openapi.json).
+    apidocs.build(console_dir, Path(_script("provision-swagger-ui.sh")))
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
         user_directive="user root;" if os.geteuid() == 0 else "",
