@@ -301,6 +301,7 @@ def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSp
         data_dir=str(nginx_dir),
         console_dir=str(console_dir),
         console_headers=str(REPO / "docker" / "console-headers.conf"),
+        apidocs_headers=str(REPO / "docker" / "apidocs-headers.conf"),
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,
