@@ -35,6 +35,7 @@ from services.core.security import SCHEMES, auth_schemes
 
 PROBLEM_JSON = "application/problem+json"
 REF = "#/components/schemas/"
+ERROR_CONTENT = "x-error-content"  # RouteDoc.error_content, applied then dropped
 
 
 class FieldError(BaseModel):
@@ -85,7 +86,9 @@ class RouteDoc:
 
     ``body``: media type -> schema (a model or a JSON schema) of a body the
     handler reads itself; ``response``: the model of its success answer;
-    ``errors``: status -> description of the errors its logic answers.
+    ``errors``: status -> description of the errors its logic answers;
+    ``error_content``: the content of its 4xx and 503 answers when they are not
+    problem+json (a foreign protocol's error shape).
     """
 
     summary: str | None = None
@@ -96,6 +99,7 @@ class RouteDoc:
     response_media: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     errors: Mapping[int, str] = field(default_factory=dict)
     parameters: Sequence[dict[str, Any]] = ()
+    error_content: Mapping[str, dict[str, Any]] | None = None
 
 
 def _schema(value: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +135,8 @@ def _extra(doc: RouteDoc, status: int) -> dict[str, Any]:
         extra["responses"] = responses
     if doc.parameters:
         extra["parameters"] = list(doc.parameters)
+    if doc.error_content is not None:
+        extra[ERROR_CONTENT] = dict(doc.error_content)
     return extra
 
 
@@ -229,6 +235,12 @@ def service_openapi(
                 responses.setdefault(str(status), problem_response(status, text))
         for status in ALWAYS:
             responses.setdefault(str(status), problem_response(status))
+        foreign = op.pop(ERROR_CONTENT, None)
+        if foreign is not None:
+            # Answered by the route's own error handler; a bug (500) stays problem+json.
+            for status, response in responses.items():
+                if status[0] == "4" or status == "503":
+                    response["content"] = copy.deepcopy(foreign)
     for _, _, op in _operations(spec.get("paths", {})):
         for requirement in op.get("security", []):
             used.update(requirement)

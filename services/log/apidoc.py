@@ -146,6 +146,26 @@ SHIPPER_ERRORS = {
     415: "Not one of the media types this protocol takes.",
     429: "The tenant's ingest rate or daily limit (with Retry-After).",
 }
+ELASTIC_ERROR = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "description": "Elasticsearch's error shape, which its clients parse.",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "root_cause": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "status": {"type": "integer"},
+            },
+            "required": ["error", "status"],
+        }
+    }
+}
 BULK_NDJSON = {"type": "string", "description": "One event (a JSON object) per line."}
 
 DOCS: dict[tuple[str, str], RouteDoc] = {
@@ -242,7 +262,18 @@ for _method in ("POST", "PUT"):
             summary="Elasticsearch _bulk (index/create actions, NDJSON)",
             description="Errors here are in Elasticsearch's shape, not problem+json.",
             body={"application/x-ndjson": BULK_NDJSON, "application/json": BULK_NDJSON},
+            errors={400: "A malformed action or body line.", 413: "Over the 10 MiB body limit."},
+            error_content=ELASTIC_ERROR,
         )
+for _path in ("/es/", "/es/_cluster/health", "/es/_cat/health"):
+    for _method in ("GET", "HEAD"):
+        DOCS[(_method, _path)] = RouteDoc(
+            summary="Elasticsearch cluster info or health (for shippers' start-up checks)",
+            error_content=ELASTIC_ERROR,
+        )
+DOCS[("GET", "/es/_license")] = RouteDoc(
+    summary="Elasticsearch license (Logstash asks at start)", error_content=ELASTIC_ERROR
+)
 
 #: Models named by DOCS (nested ones come along), for the components.
 MODELS = (LogEventIn, BulkEnvelope)
