@@ -12,7 +12,15 @@ from services.auth.rotation import KeyKeeper, KeySchedule
 from services.auth.routes import TokenRequest, router, well_known
 from services.auth.service import TokenIssuer, bootstrap_admin
 from services.auth.settings import AuthSettings
+from services.auth.state import AuthState
 from services.core.app import create_service_app
+from services.core.state import (
+    clients,
+    readiness,
+    service_state,
+    set_service_state,
+    startup_tasks,
+)
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
@@ -24,34 +32,34 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             generate=settings.jwt_generate_keys,
             retain=settings.key_retention,
         )
-        app.state.keyring = keyring
+        db = clients(app).db
         schedule = KeySchedule(
-            app.state.clients.db,
-            activation=timedelta(seconds=settings.jwt_key_activation_seconds),
+            db, activation=timedelta(seconds=settings.jwt_key_activation_seconds)
         )
         keeper = KeyKeeper(keyring, settings.jwt_keys_dir, schedule)
-        app.state.readiness.add("signing-keys", keeper.probe)
-        app.state.key_keeper = asyncio.create_task(keeper.run(settings.jwt_keys_sync_seconds))
-        app.state.issuer = TokenIssuer(
+        readiness(app).add("signing-keys", keeper.probe)
+        issuer = TokenIssuer(
             keyring,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=settings.token_ttl_seconds,
         )
+        key_keeper = asyncio.create_task(keeper.run(settings.jwt_keys_sync_seconds))
+        set_service_state(app, AuthState(settings, keyring, issuer, key_keeper))
         client_id, secret = (
             settings.bootstrap_admin_client_id,
             settings.bootstrap_admin_client_secret,
         )
         if client_id and secret:
-            db = app.state.clients.db
-            app.state.startup.add(
+            startup_tasks(app).add(
                 "bootstrap-admin",
                 lambda: bootstrap_admin(db, client_id, secret.get_secret_value()),
             )
 
     async def shutdown(app: FastAPI) -> None:
-        app.state.key_keeper.cancel()
-        await asyncio.gather(app.state.key_keeper, return_exceptions=True)
+        key_keeper = service_state(app, AuthState).key_keeper
+        key_keeper.cancel()
+        await asyncio.gather(key_keeper, return_exceptions=True)
 
     return create_service_app(
         name="auth",
@@ -62,7 +70,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         on_startup=startup,
         on_shutdown=shutdown,
         # The auth service verifies its own tokens from its key ring, not over HTTP.
-        jwks_source=lambda app: app.state.keyring.fetch_jwks,
+        jwks_source=lambda app: service_state(app, AuthState).keyring.fetch_jwks,
         # The JWKS is every verifier's key source and needs only the keys. Token
         # issue needs MongoDB, but so does every other auth replica: taking them
         # all out of the load balancer in a MongoDB outage would not issue one

@@ -12,7 +12,8 @@ from fastapi.params import Depends
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from services.auth.service import TokenIssuer, exchange_client_credentials
+from services.auth.service import exchange_client_credentials
+from services.auth.state import AuthService, AuthState
 from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
 from services.core.openapi import REF, problem_response
@@ -24,6 +25,7 @@ from services.core.security import (
     token_from_websocket_protocols,
     verify_token,
 )
+from services.core.state import apikeys, clients
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])
@@ -118,28 +120,29 @@ TOKEN_BODY = {
         422: problem_response(422, "A field is missing or invalid."),
     },
 )
-async def issue_token(request: Request, body: Annotated[TokenRequest, Depends(_token_request)]):
-    issuer: TokenIssuer = request.app.state.issuer
-    db = request.app.state.clients.db
-    token = await exchange_client_credentials(db, issuer, body.client_id, body.client_secret)
+async def issue_token(
+    request: Request, body: Annotated[TokenRequest, Depends(_token_request)], auth: AuthService
+):
+    db = clients(request.app).db
+    token = await exchange_client_credentials(db, auth.issuer, body.client_id, body.client_secret)
     return JSONResponse(token, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _jwks(request: Request) -> Response:
-    max_age = request.app.state.settings.jwks_max_age_seconds
+def _jwks(auth: AuthState) -> Response:
+    max_age = auth.settings.jwks_max_age_seconds
     return JSONResponse(
-        request.app.state.keyring.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
+        auth.keyring.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
     )
 
 
 @router.get("/jwks", response_model=Jwks)
-async def jwks(request: Request) -> Response:
-    return _jwks(request)
+async def jwks(auth: AuthService) -> Response:
+    return _jwks(auth)
 
 
 @well_known.get("/.well-known/jwks.json", response_model=Jwks)
-async def well_known_jwks(request: Request) -> Response:
-    return _jwks(request)
+async def well_known_jwks(auth: AuthService) -> Response:
+    return _jwks(auth)
 
 
 def _forwarded_token(request: Request) -> str | None:
@@ -186,9 +189,9 @@ async def verify(request: Request) -> Response:
     ingest; the service behind still accepts it only on its ingest routes."""
     credential = machine_credential(request.headers.get("authorization"))
     if credential is not None:
-        principal = await request.app.state.apikeys.authenticate(credential)
+        principal = await apikeys(request.app).authenticate(credential)
     else:
-        principal = await verify_token(request.app.state, _forwarded_token(request))
+        principal = await verify_token(request.app, _forwarded_token(request))
     principal = principal.acting_on(request.headers.get("x-tenant-id"))
     headers = {
         "X-Auth-Sub": principal.sub,

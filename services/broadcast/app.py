@@ -8,10 +8,12 @@ from services.broadcast.apidoc import PATHS
 from services.broadcast.hub import Hub
 from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
+from services.broadcast.state import BroadcastState
 from services.core.app import create_service_app
 from services.core.limitstore import StoreGuard
 from services.core.ring import Rebuilds
 from services.core.slots import SlotLeases
+from services.core.state import clients, invalidations, service_state, set_service_state
 from services.core.tenantpolicy import TenantPolicies
 
 
@@ -19,35 +21,33 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
     settings = settings or BroadcastSettings()
 
     async def startup(app: FastAPI) -> None:
-        clients = app.state.clients
-        hub = Hub(clients.redis)
+        shared = clients(app)
+        hub = Hub(shared.redis)
         hub.start()
-        app.state.hub = hub
-        app.state.ring_rebuilds = Rebuilds(
-            clients.redis,
-            clients.db,
+        rebuilds = Rebuilds(
+            shared.redis,
+            shared.db,
             settings.recent_events,
             int(settings.recent_rebuild_timeout_seconds * 1000),
         )
         # The tenant's limits (max_concurrent_tails), one cached read of its document;
         # a tenant change announced on the invalidation bus applies at once.
         policies = TenantPolicies(
-            clients.db, settings.credential_cache_seconds, settings.default_limits
+            shared.db, settings.credential_cache_seconds, settings.default_limits
         )
-        app.state.invalidations.subscribe(policies.on_change)
-        app.state.policies = policies
-        app.state.limit_guard = StoreGuard("broadcast")
-        leases = SlotLeases(
-            clients.redis, "tails", app.state.limit_guard, reason="max_concurrent_tails"
-        )
+        invalidations(app).subscribe(policies.on_change)
+        guard = StoreGuard("broadcast")
+        leases = SlotLeases(shared.redis, "tails", guard, reason="max_concurrent_tails")
         leases.start()
-        app.state.tail_leases = leases
-        app.state.open_streams = 0  # this process's, against stream_max_connections
+        set_service_state(
+            app, BroadcastState(settings, shared, hub, rebuilds, policies, guard, leases)
+        )
 
     async def shutdown(app: FastAPI) -> None:
-        await app.state.ring_rebuilds.close()
-        await app.state.hub.close()
-        await app.state.tail_leases.close()
+        state = service_state(app, BroadcastState)
+        await state.ring_rebuilds.close()
+        await state.hub.close()
+        await state.tail_leases.close()
 
     return create_service_app(
         name="broadcast",

@@ -26,7 +26,8 @@ import orjson
 from pymongo.errors import ExecutionTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services.broadcast.hub import Hub, Subscriber, events_frame
+from services.broadcast.hub import Subscriber, events_frame
+from services.broadcast.state import BroadcastState
 from services.core import ring
 from services.core.credentials import CredentialStatus
 from services.core.errors import (
@@ -45,9 +46,9 @@ from services.core.limitstore import count_refusal, record_refusal
 from services.core.logfilters import LogFilter, ParsedParams, parse_params
 from services.core.metrics import LIMIT_UTILISATION
 from services.core.principal import Principal
-from services.core.rbac import Permission, allows
-from services.core.security import bearer_from_header, token_from_websocket_protocols, verify_token
+from services.core.security import TenantScope, logs_read_scope, token_from_websocket_protocols
 from services.core.slots import Lease
+from services.core.state import credentials, invalidations
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,6 @@ CLOSE_INVALID = 4422
 CLOSE_TOO_MANY = 4429
 CLOSE_TRY_AGAIN = 1013
 STREAM_OPTIONS = frozenset({"tail", "token", "tenant"})
-NO_TOKEN = (
-    "Send a bearer token: as the `?token=<token>` query parameter or as "
-    "`Sec-WebSocket-Protocol: bearer, <token>` (both work in a browser, which cannot "
-    "set headers on a WebSocket), or in an `Authorization: Bearer <token>` header."
-)
 
 _CODES: list[tuple[type[LogServerError], int, str]] = [
     (Unauthorized, CLOSE_UNAUTHORIZED, "unauthorized"),
@@ -94,25 +90,6 @@ async def _refuse(ws: WebSocket, exc: LogServerError) -> None:
     with contextlib.suppress(Exception):
         await ws.send_text(orjson.dumps(frame).decode())
         await ws.close(code=code, reason=exc.detail[:120])
-
-
-async def authorize(ws: WebSocket) -> tuple[Principal, str]:
-    token = (
-        bearer_from_header(ws.headers.get("authorization"))
-        or ws.query_params.get("token")
-        or token_from_websocket_protocols(ws.headers.get("sec-websocket-protocol"))
-    )
-    if not token:
-        raise Unauthorized(NO_TOKEN)
-    principal = await verify_token(ws.app.state, token)
-    requested = ws.headers.get("x-tenant-id") or ws.query_params.get("tenant")
-    principal = principal.acting_on(requested)
-    if not allows(principal.role, Permission.LOGS_READ):
-        raise Forbidden(f"The '{principal.role}' role may not read logs.")
-    tenant = principal.require_tenant()
-    if principal.is_platform_admin:
-        await ws.app.state.credentials.ensure_tenant(tenant)
-    return principal, tenant
 
 
 class AccessWatch:
@@ -179,7 +156,7 @@ class AccessWatch:
                 log.warning("stream access re-check failed", extra={"error": str(exc)})
 
 
-async def take_slot(state: Any, tenant: str) -> Lease:
+async def take_slot(state: BroadcastState, tenant: str) -> Lease:
     """One of this process's streams and one of the tenant's, or :class:`RateLimited`.
 
     The caller owns the slot from here: :func:`give_back_slot` when the stream ends.
@@ -218,7 +195,7 @@ async def take_slot(state: Any, tenant: str) -> Lease:
     return lease
 
 
-def give_back_slot(state: Any, lease: Lease) -> None:
+def give_back_slot(state: BroadcastState, lease: Lease) -> None:
     state.open_streams -= 1
     state.tail_leases.release(lease)
 
@@ -233,41 +210,40 @@ def _tail(options: dict[str, str], max_tail: int) -> int:
     return int(raw)
 
 
-async def serve(ws: WebSocket) -> None:
-    settings = ws.app.state.settings
+async def serve(ws: WebSocket, state: BroadcastState) -> None:
+    settings = state.settings
     wants_protocol = token_from_websocket_protocols(ws.headers.get("sec-websocket-protocol"))
     await ws.accept(subprotocol="bearer" if wants_protocol else None)
     try:
         parsed = parse_params(ws.query_params.multi_items(), STREAM_OPTIONS)
-        principal, tenant = await authorize(ws)
+        # The read routes' tenant-scoped dependency, called once accepted: a refusal
+        # is an error frame and a close code (below), not a failed handshake.
+        scope = await logs_read_scope(ws)
         tail = _tail(parsed.options, settings.stream_max_tail)
     except LogServerError as exc:
         await _refuse(ws, exc)
         return
 
-    state = ws.app.state
     try:
-        lease = await take_slot(state, tenant)
+        lease = await take_slot(state, scope.tenant)
     except RateLimited as exc:
         await _refuse(ws, exc)
         return
     try:
-        await _serve_open(ws, principal, tenant, parsed, tail)
+        await _serve_open(ws, state, scope, parsed, tail)
     finally:
         give_back_slot(state, lease)
 
 
 async def _serve_open(
-    ws: WebSocket, principal: Principal, tenant: str, parsed: ParsedParams, tail: int
+    ws: WebSocket, state: BroadcastState, scope: TenantScope, parsed: ParsedParams, tail: int
 ) -> None:
     """Serve a stream that was authorized and got its slot, until it ends."""
-    settings = ws.app.state.settings
-    hub: Hub = ws.app.state.hub
-    state = ws.app.state
+    settings, hub, tenant = state.settings, state.hub, scope.tenant
     watch = AccessWatch(
-        state.credentials,
-        state.invalidations,
-        principal,
+        credentials(ws.app),
+        invalidations(ws.app),
+        scope.principal,
         tenant,
         settings.credential_cache_seconds,
     )
@@ -291,7 +267,7 @@ async def _serve_open(
     receiver = asyncio.create_task(_drain_client(ws))
     try:
         if tail:
-            reading = asyncio.create_task(_replay(ws, tenant, parsed.filter, tail))
+            reading = asyncio.create_task(_replay(state, tenant, parsed.filter, tail))
             await asyncio.wait({reading, receiver}, return_when=asyncio.FIRST_COMPLETED)
             if not reading.done():  # the client left: stop the storage read for nobody
                 reading.cancel()
@@ -325,11 +301,12 @@ async def _serve_open(
         await hub.remove(sub)
 
 
-async def _replay(ws: WebSocket, tenant: str, flt: LogFilter, n: int) -> list[dict[str, Any]]:
+async def _replay(
+    state: BroadcastState, tenant: str, flt: LogFilter, n: int
+) -> list[dict[str, Any]]:
     """The last ``n`` matching events: from the tenant's recent-events ring, and from the
     storage (within ``stream_replay_timeout_seconds``) only for what the ring cannot
     supply. A ring found incomplete is rebuilt in the background."""
-    state = ws.app.state
     settings = state.settings
     timeout = settings.stream_replay_timeout_seconds
     clients = state.clients

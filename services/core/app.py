@@ -45,6 +45,7 @@ from services.core.openapi import problem_response
 from services.core.responses import JSONResponse, ProblemResponse
 from services.core.security import http_jwks_source
 from services.core.settings import CoreSettings
+from services.core.state import error_bus, invalidations, readiness
 from services.core.tokens import JwksSource, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,12 @@ async def _install_verifier(
     credentials = CredentialStatus(clients.db, settings.credential_cache_seconds)
     # Revocations and tenant changes reach this process's cache at once; the cache
     # lifetime only bounds the changes whose announcement Redis could not deliver.
-    invalidations: InvalidationBus = app.state.invalidations
-    invalidations.subscribe(credentials.invalidate)
+    bus = invalidations(app)
+    bus.subscribe(credentials.invalidate)
     app.state.credentials = credentials
     # API keys sent directly (Basic/ApiKey, log shippers): the same invalidations apply.
     apikeys = ApiKeyAuthenticator(clients.db, settings.credential_cache_seconds)
-    invalidations.subscribe(apikeys.invalidate)
+    bus.subscribe(apikeys.invalidate)
     app.state.apikeys = apikeys
 
 
@@ -149,7 +150,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_backend_lost(request: Request, exc: Exception) -> Response:
-        bus: ErrorBus | None = getattr(request.app.state, "errors", None)
+        bus = error_bus(request.app)
         if bus is not None:
             await bus.publish(
                 "backend_error", f"{type(exc).__name__}: {exc}"[:500], path=request.url.path
@@ -187,10 +188,10 @@ def ops_router(*, documented: bool = False) -> APIRouter:
     )
     async def readyz(request: Request) -> Response:
         """503 only when a *required* check fails; every check is in the body either way."""
-        readiness: Readiness = request.app.state.readiness
-        report = await readiness.check()
-        blocking = readiness.blocking(report)
-        required = sorted(n for n in report if readiness.decides(n))
+        checks = readiness(request.app)
+        report = await checks.check()
+        blocking = checks.blocking(report)
+        required = sorted(n for n in report if checks.decides(n))
         degraded = [n for n, state in report.items() if state != "ok" and n not in blocking]
         if blocking:
             body = http_status_problem(
@@ -241,9 +242,11 @@ def create_service_app(
     decisive; ``None`` makes every check decide. ``on_startup``/``on_shutdown``
     run after the clients open and before they close. ``authenticates`` installs
     the token verifier (JWKS from the auth service unless ``jwks_source`` gives
-    another source) and the credential cache. ``app.state.invalidations`` (an
-    :class:`InvalidationBus`) exists before ``on_startup``: a hook may subscribe
-    callbacks to tenant and API-key changes; it listens once anything subscribed.
+    another source) and the credential cache. ``invalidations(app)`` (an
+    :class:`InvalidationBus`; services/core/state.py has the typed accessors) exists
+    before ``on_startup``: a hook may subscribe callbacks to tenant and API-key
+    changes; it listens once anything subscribed. A service keeps its own objects in
+    one dataclass, ``set_service_state(app, ...)`` in ``on_startup``.
     ``direct_routes`` maps a few hot ``(method, path)`` pairs to endpoints served
     without FastAPI's routing and dependency solving (services/core/direct.py);
     they must also be declared on a router. ``api_models`` and ``api_paths`` go
@@ -256,36 +259,37 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Set here, read through services/core/state.py's typed accessors.
         clients = await Clients.open(settings, need_set)
         app.state.clients = clients
         app.state.settings = settings
-        app.state.errors = ErrorBus(name, clients.redis)
-        app.state.readiness = Readiness(
-            app.state.errors, settings.dependency_timeout_seconds, service=name
+        errors = app.state.errors = ErrorBus(name, clients.redis)
+        checks = app.state.readiness = Readiness(
+            errors, settings.dependency_timeout_seconds, service=name
         )
-        app.state.readiness.require(ready_set)
-        add_default_probes(app.state.readiness, clients, need_set)
-        app.state.startup = StartupTasks()
-        app.state.readiness.add("startup", app.state.startup.probe)
+        checks.require(ready_set)
+        add_default_probes(checks, clients, need_set)
+        startup = app.state.startup = StartupTasks()
+        checks.add("startup", startup.probe)
         # Tenant and API-key changes, announced by the tenant service; any start-up hook
         # may subscribe a cache to them (the token verifier's credential cache does).
-        app.state.invalidations = InvalidationBus(clients.redis)
-        watchdog = asyncio.create_task(_watch_dependencies(app.state.readiness))
+        bus = app.state.invalidations = InvalidationBus(clients.redis)
+        watchdog = asyncio.create_task(_watch_dependencies(checks))
         lag_watch = asyncio.create_task(watch_loop_lag(name))
         try:
             if on_startup:
                 await on_startup(app)
             if authenticates:
                 await _install_verifier(app, settings, clients, jwks_source)
-            if app.state.invalidations.has_subscribers:
-                app.state.invalidations.start()
+            if bus.has_subscribers:
+                bus.start()
             log.info("started", extra={"port": settings.port})
             yield
         finally:
             watchdog.cancel()
             lag_watch.cancel()
-            await app.state.startup.cancel()
-            await app.state.invalidations.close()
+            await startup.cancel()
+            await bus.close()
             if on_shutdown:
                 await on_shutdown(app)
             await clients.close()

@@ -33,6 +33,21 @@ FILTER_PARAMS = frozenset(
     {"level", "severity", "min_level", "from", "to", "timestamp", *EXACT_FIELDS, *SUBSTRING_FIELDS}
 )
 REPEATABLE = frozenset({"level", "severity"})
+# What each filter means, for the API reference (the routes' OpenAPI parameters and
+# the live tail's description); one entry per name in FILTER_PARAMS.
+FILTER_DOCS: dict[str, str] = {
+    "level": "Only these levels (DEBUG, INFO, WARNING, ERROR, CRITICAL, or an alias such as "
+    "warn or fatal; any case): repeat the parameter or separate levels with commas.",
+    "severity": "The same as level.",
+    "min_level": "Only this level and more severe ones.",
+    "from": "Only events at or after this time (RFC 3339, e.g. 2026-01-31T12:00:00Z; inclusive).",
+    "to": "Only events before this time (RFC 3339; exclusive).",
+    "timestamp": "Only events of this UTC day (YYYY-MM-DD); combines with from/to.",
+    **{name: f"Only events whose {name} is exactly this." for name in EXACT_FIELDS},
+    "user_agent": "Only events whose user_agent contains this text (any case; at most "
+    "{max} characters).",
+    "q": "Only events whose message contains this text (any case; at most {max} characters).",
+}
 # Dotted names (``http.request.method``) as OpenTelemetry and ECS write them: no empty
 # part, so the name is also a valid MongoDB path of nested objects.
 ATTRIBUTE_KEY = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
@@ -41,6 +56,13 @@ ATTRIBUTE_KEY = re.compile(r"^(?=.{1,128}$)[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$"
 # 37 s of FerretDB CPU on 20,000 events where 200 took 6 s. Nobody searches a log
 # for a paragraph; a longer text is refused before it reaches the storage.
 MAX_SUBSTRING = 256
+FILTER_DOCS |= {n: FILTER_DOCS[n].format(max=MAX_SUBSTRING) for n in SUBSTRING_FIELDS}
+# Any attribute, nested ones by their dotted path; documented beside the named filters.
+ATTRIBUTE_DOC = (
+    "attributes.<key>=<value>: only events whose attribute <key> (a dotted path reaches "
+    "nested objects, e.g. attributes.http.method) equals <value>; a number or true/false "
+    "also matches the typed value."
+)
 _REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
 
 

@@ -7,14 +7,15 @@ import random
 import time
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.core.errorbus import ErrorBus
 from services.core.errors import http_status_problem
 from services.core.jsonlog import request_id_var
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, UNHANDLED_ERRORS
 from services.core.responses import ProblemResponse
 from services.core.settings import AccessLog
+from services.core.state import error_bus
 
 log = logging.getLogger("logserver.http")
 errors_log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ async def report_unhandled(service: str, scope: Scope, exc: Exception) -> None:
     path, method = scope.get("path", ""), scope.get("method", "")
     errors_log.error("unhandled error", exc_info=exc, extra={"path": path, "method": method})
     app = scope.get("app")
-    bus: ErrorBus | None = getattr(getattr(app, "state", None), "errors", None)
+    bus = error_bus(app) if isinstance(app, Starlette) else None
     if bus is not None:
         await bus.publish(
             "unhandled_exception", f"{type(exc).__name__}: {exc}"[:500], path=path, method=method

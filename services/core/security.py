@@ -1,27 +1,40 @@
-"""FastAPI dependencies for authentication and declared authorization.
+"""FastAPI dependencies for authentication, declared authorization and tenancy.
 
 Handlers never check roles: they take a typed principal, e.g.
 ``principal: LogsRead``, and the dependency has already verified the token
 (or, for ingest, the API key sent directly),
 checked the credential is still active, applied the roles table and resolved
-the tenant the request acts on.
+the tenant the request acts on. A tenant-scoped handler (logs) takes a
+:class:`TenantScope` instead, e.g. ``scope: TenantLogsRead``: the same checks, and
+the tenant it acts on, a platform admin's named tenant checked to exist and be
+active. The dependencies take any connection, so the live tail (a WebSocket)
+and the direct ingest routes (services/core/direct.py) call the same functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.dependencies.models import Dependant
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 
 from services.core.apikeys import CHALLENGE, machine_credential
 from services.core.errors import Forbidden, Unauthorized
 from services.core.principal import Principal
 from services.core.rbac import Permission, allows
-from services.core.tokens import JwksSource, TokenVerifier
+from services.core.state import apikeys, credentials, verifier
+from services.core.tokens import JwksSource
 
+NO_WEBSOCKET_TOKEN = (
+    "Send a bearer token: as the `?token=<token>` query parameter or as "
+    "`Sec-WebSocket-Protocol: bearer, <token>` (both work in a browser, which cannot "
+    "set headers on a WebSocket), or in an `Authorization: Bearer <token>` header."
+)
 _DESCRIPTIONS = {
     Permission.LOGS_WRITE: "ingest logs",
     Permission.LOGS_READ: "read logs",
@@ -51,23 +64,39 @@ def http_jwks_source(client: httpx.AsyncClient, auth_url: str) -> JwksSource:
     return fetch
 
 
-async def verify_token(request_app_state: object, token: str | None) -> Principal:
+async def verify_token(app: Starlette, token: str | None) -> Principal:
     """Verify a bearer token and that its key and tenant are still active."""
     if not token:
         raise Unauthorized("Send a bearer token: 'Authorization: Bearer <token>'.")
-    verifier: TokenVerifier = request_app_state.verifier  # type: ignore[attr-defined]
-    principal = await verifier.verify(token)
-    await request_app_state.credentials.ensure_active(principal)  # type: ignore[attr-defined]
+    principal = await verifier(app).verify(token)
+    await credentials(app).ensure_active(principal)
     return principal
 
 
-async def authenticate_request(request: Request, *, api_keys: bool = False) -> Principal:
-    """The caller of ``request``, acting on its tenant (``X-Tenant-ID``, see Principal).
+async def _authenticate_websocket(conn: HTTPConnection) -> Principal:
+    # Browsers cannot set headers on a WebSocket: the token may ride in the query or
+    # the subprotocol, and the tenant in the query. Only bearer tokens: no API keys.
+    token = (
+        bearer_from_header(conn.headers.get("authorization"))
+        or conn.query_params.get("token")
+        or token_from_websocket_protocols(conn.headers.get("sec-websocket-protocol"))
+    )
+    if not token:
+        raise Unauthorized(NO_WEBSOCKET_TOKEN)
+    principal = await verify_token(conn.app, token)
+    return principal.acting_on(conn.headers.get("x-tenant-id") or conn.query_params.get("tenant"))
+
+
+async def authenticate_request(conn: HTTPConnection, *, api_keys: bool = False) -> Principal:
+    """The caller of ``conn``, acting on its tenant (``X-Tenant-ID``, see Principal).
 
     With ``api_keys`` (ingest routes), an API key sent directly — HTTP Basic or
     ``ApiKey`` — is accepted besides a bearer token (services/core/apikeys.py).
+    A WebSocket may also send its token and tenant in the query (``token``, ``tenant``).
     """
-    header = request.headers.get("authorization")
+    if conn.scope["type"] == "websocket":
+        return await _authenticate_websocket(conn)
+    header = conn.headers.get("authorization")
     credential = machine_credential(header)
     if credential is not None:
         if not api_keys:
@@ -75,7 +104,7 @@ async def authenticate_request(request: Request, *, api_keys: bool = False) -> P
                 "An API key is accepted directly only to ingest logs; exchange it for a "
                 "bearer token at /api/v1/auth/token and send 'Authorization: Bearer <token>'."
             )
-        principal = await request.app.state.apikeys.authenticate(credential)
+        principal = await apikeys(conn.app).authenticate(credential)
     elif api_keys and not header:
         raise Unauthorized(
             "Send a bearer token ('Authorization: Bearer <token>') or an API key "
@@ -83,12 +112,12 @@ async def authenticate_request(request: Request, *, api_keys: bool = False) -> P
             headers=CHALLENGE,
         )
     else:
-        principal = await verify_token(request.app.state, bearer_from_header(header))
-    return principal.acting_on(request.headers.get("x-tenant-id"))
+        principal = await verify_token(conn.app, bearer_from_header(header))
+    return principal.acting_on(conn.headers.get("x-tenant-id"))
 
 
-async def authenticate(request: Request) -> Principal:
-    return await authenticate_request(request)
+async def authenticate(conn: HTTPConnection) -> Principal:
+    return await authenticate_request(conn)
 
 
 #: The OpenAPI security schemes of the credentials ``authenticate_request`` takes.
@@ -129,12 +158,12 @@ def auth_schemes(dependant: Dependant) -> tuple[str, ...]:
     return ()
 
 
-def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+def require(permission: Permission) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     # Machines (log shippers) only ever write: only ingest takes an API key directly.
     api_keys = permission == Permission.LOGS_WRITE
 
-    async def dependency(request: Request) -> Principal:
-        principal = await authenticate_request(request, api_keys=api_keys)
+    async def dependency(conn: HTTPConnection) -> Principal:
+        principal = await authenticate_request(conn, api_keys=api_keys)
         if not allows(principal.role, permission):
             raise Forbidden(f"The '{principal.role}' role may not {_DESCRIPTIONS[permission]}.")
         return principal
@@ -144,14 +173,54 @@ def require(permission: Permission) -> Callable[[Request], Awaitable[Principal]]
     return dependency
 
 
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """A tenant-scoped call: who calls, and the one tenant it acts on."""
+
+    principal: Principal
+    tenant: str
+
+
+async def scope_to_tenant(conn: HTTPConnection, principal: Principal) -> TenantScope:
+    """The tenant ``principal`` acts on; a platform admin must name one that exists and
+    is active (any other token's own tenant was checked with its key)."""
+    tenant = principal.require_tenant()
+    if principal.is_platform_admin:
+        await credentials(conn.app).ensure_tenant(tenant)
+    return TenantScope(principal, tenant)
+
+
+def tenant_scoped(
+    permission: Permission | None,
+) -> Callable[[HTTPConnection], Awaitable[TenantScope]]:
+    """A dependency: the caller (holding ``permission``; any role for None) and its tenant."""
+    check = authenticate if permission is None else require(permission)
+
+    async def dependency(conn: HTTPConnection) -> TenantScope:
+        return await scope_to_tenant(conn, await check(conn))
+
+    dependency.__name__ = f"scope_{check.__name__}"
+    _SCHEMES_OF[dependency] = _SCHEMES_OF[check]  # it calls check itself, not as a dependency
+    return dependency
+
+
 Authenticated = Annotated[Principal, Depends(authenticate)]
-# Also called directly by the log service's direct ingest routes (services/core/direct.py).
-logs_write = require(Permission.LOGS_WRITE)
-LogsWrite = Annotated[Principal, Depends(logs_write)]
+LogsWrite = Annotated[Principal, Depends(require(Permission.LOGS_WRITE))]
 LogsRead = Annotated[Principal, Depends(require(Permission.LOGS_READ))]
 LogsExport = Annotated[Principal, Depends(require(Permission.LOGS_EXPORT))]
 LogsDelete = Annotated[Principal, Depends(require(Permission.LOGS_DELETE))]
 TenantsManage = Annotated[Principal, Depends(require(Permission.TENANTS_MANAGE))]
+
+# Tenant-scoped: the principal and the tenant it acts on.
+# Also called directly: by the log service's direct ingest routes (services/core/direct.py)
+# and, once it has accepted the connection, by the live tail (errors become close frames).
+logs_write_scope = tenant_scoped(Permission.LOGS_WRITE)
+logs_read_scope = tenant_scoped(Permission.LOGS_READ)
+TenantLogsWrite = Annotated[TenantScope, Depends(logs_write_scope)]
+TenantLogsRead = Annotated[TenantScope, Depends(logs_read_scope)]
+TenantLogsExport = Annotated[TenantScope, Depends(tenant_scoped(Permission.LOGS_EXPORT))]
+TenantLogsDelete = Annotated[TenantScope, Depends(tenant_scoped(Permission.LOGS_DELETE))]
+TenantAnyRole = Annotated[TenantScope, Depends(tenant_scoped(None))]
 
 
 def token_from_websocket_protocols(header: str | None) -> str | None:

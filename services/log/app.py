@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.core.app import create_service_app
 from services.core.limitstore import StoreGuard, limits_client
 from services.core.slots import SlotLeases
+from services.core.state import clients, invalidations, service_state, set_service_state
 from services.core.tenantpolicy import TenantPolicies
 from services.log.admission import IngestAdmission
 from services.log.apidoc import document
@@ -16,46 +17,44 @@ from services.log.querygate import QueryGate
 from services.log.routes import DIRECT_ROUTES, router
 from services.log.settings import LogSettings
 from services.log.shippers.routes import es_router, loki_router, otlp_router
+from services.log.state import LogState
 
 
 def create_app(settings: LogSettings | None = None) -> FastAPI:
     settings = settings or LogSettings()
 
     async def startup(app: FastAPI) -> None:
-        clients = app.state.clients
-        app.state.repo = LogRepository(
-            clients.db,
+        db, redis = clients(app).db, clients(app).redis
+        repo = LogRepository(
+            db,
             settings.query_timeout_seconds,
             count_limit=settings.query_count_limit,
             rollup_lease_seconds=settings.rollup_lease_seconds,
-            redis_client=clients.redis,
+            redis_client=redis,
         )
         # The tenant's retention (ingest refuses older events) and limits, one cached
         # read of its document; a tenant change announced on the invalidation bus
         # reaches the cache at once.
-        policies = TenantPolicies(
-            clients.db, settings.credential_cache_seconds, settings.default_limits
-        )
-        app.state.invalidations.subscribe(policies.on_change)
-        app.state.policies = policies
+        policies = TenantPolicies(db, settings.credential_cache_seconds, settings.default_limits)
+        invalidations(app).subscribe(policies.on_change)
         guard = StoreGuard("log")
-        app.state.limit_guard = guard
         # Its own client: every request asks it, and must not exhaust the shared pool.
         limits_redis = limits_client(settings.redis_url)
-        clients.closers.append(limits_redis.aclose)
+        clients(app).closers.append(limits_redis.aclose)
         admission = IngestAdmission(limits_redis, policies.limits, guard)
-        app.state.admission = admission
         leases = SlotLeases(limits_redis, "queries", guard, reason="max_concurrent_queries")
         leases.start()
-        app.state.query_gate = QueryGate(
+        query_gate = QueryGate(
             limits_redis,
             leases,
             guard,
             max_concurrent=settings.query_max_concurrent,
             queue_seconds=settings.query_queue_seconds,
         )
+        sqs = clients(app).sqs
+        assert sqs is not None, "the log service needs SQS"
         batcher = IngestBatcher(
-            sqs_sender(clients.sqs.client, clients.sqs.url),
+            sqs_sender(sqs.client, sqs.url),
             linger=settings.ingest_linger_ms / 1000,
             max_message_bytes=settings.ingest_max_message_bytes,
             max_batch_bytes=settings.ingest_max_message_bytes,
@@ -66,11 +65,15 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
             refund=admission.refund,
         )
         batcher.start()
-        app.state.batcher = batcher
+        set_service_state(
+            app,
+            LogState(settings, repo, policies, guard, admission, query_gate, batcher),
+        )
 
     async def shutdown(app: FastAPI) -> None:
-        await app.state.batcher.close()
-        await app.state.query_gate.close()
+        state = service_state(app, LogState)
+        await state.batcher.close()
+        await state.query_gate.close()
 
     return create_service_app(
         name="log",

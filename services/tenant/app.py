@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.core.state import clients, invalidations, set_service_state, startup_tasks
 from services.tenant.routes import router
 from services.tenant.settings import TenantSettings
+from services.tenant.state import TenantState
 from services.tenant.store import TenantStore
 
 
@@ -15,13 +17,13 @@ def create_app(settings: TenantSettings | None = None) -> FastAPI:
 
     async def startup(app: FastAPI) -> None:
         store = TenantStore(
-            app.state.clients.db,
-            app.state.invalidations,
+            clients(app).db,
+            invalidations(app),
             settings.default_limits,
-            redis_client=app.state.clients.redis,
+            redis_client=clients(app).redis,
         )
-        app.state.store = store
-        app.state.startup.add("indexes", store.ensure_indexes)
+        set_service_state(app, TenantState(store))
+        startup_tasks(app).add("indexes", store.ensure_indexes)
 
     return create_service_app(
         name="tenant",

@@ -19,6 +19,7 @@ from services.tenant.schemas import (
     TenantPage,
     TenantUpdate,
 )
+from services.tenant.state import tenant_store
 from services.tenant.store import TenantStore, key_out
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
@@ -29,7 +30,7 @@ EXISTS = {409: problem_response(409, "A tenant with this key already exists.")}
 
 
 def _store(request: Request) -> TenantStore:
-    return request.app.state.store
+    return tenant_store(request)
 
 
 @router.post("", status_code=201, response_model=TenantOut, responses=EXISTS)

@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from services.core.app import create_service_app
 from services.core.logstore import ensure_log_indexes
 from services.core.rollups import RollupWriter, backfill, compact, recover
+from services.core.state import clients, service_state, set_service_state, startup_tasks
 from services.worker.consumer import Consumer
 from services.worker.deadletters import watch_dead_letters
 from services.worker.lease import Lease, holder_id
 from services.worker.retention import Sweeper, run_periodically
 from services.worker.settings import WorkerSettings
+from services.worker.state import WorkerState
 
 RETENTION_STOP_SECONDS = 5.0  # shutdown waits this long for a sweep to stop
 
@@ -30,76 +32,74 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     rollup_lease = timedelta(seconds=settings.rollup_lease_seconds)
 
     async def startup(app: FastAPI) -> None:
-        clients = app.state.clients
+        shared = clients(app)
         consumer = Consumer(
-            clients.sqs,
-            clients.db,
-            clients.redis,
+            shared.sqs,
+            shared.db,
+            shared.redis,
             concurrency=settings.worker_concurrency,
             wait_seconds=settings.worker_wait_seconds,
             max_receives=settings.worker_max_receives,
             max_batch_bytes=settings.worker_max_batch_bytes,
-            rollups=RollupWriter(clients.db, rollup_lease),
+            rollups=RollupWriter(shared.db, rollup_lease),
             ring_size=settings.recent_events,
         )
-        app.state.consumer = consumer
-        app.state.stop = asyncio.Event()
+        state = WorkerState(consumer)
+        set_service_state(app, state)
         # One lease per database, so stacks sharing a Redis do not block each other.
         lease = Lease(
-            clients.redis,
+            shared.redis,
             f"logserver:retention-lease:{settings.mongodb_database}",
             holder_id(),
             settings.retention_interval_seconds,
         )
         sweeper = Sweeper(
-            clients.db,
+            shared.db,
             lease,
             interval=settings.retention_interval_seconds,
             budget=settings.retention_budget_seconds,
-            stop=app.state.stop,
-            redis_client=clients.redis,
+            stop=state.stop,
+            redis_client=shared.redis,
             rollup_lease=rollup_lease,
         )
 
         async def rollups() -> None:
             # Recovery first: the counts of batches (and deletes) whose process died
             # are written before the day they belong to is compacted.
-            await recover(clients.db, rollup_lease)
-            await compact(clients.db, minute_age, rollup_lease)
+            await recover(shared.db, rollup_lease)
+            await compact(shared.db, minute_age, rollup_lease)
 
         async def begin() -> None:
             # Indexes before the first insert: building them later locks a busy collection.
-            await ensure_log_indexes(clients.db)
+            await ensure_log_indexes(shared.db)
             # Rollups of events stored before rollups existed (once per storage).
-            await backfill(clients.db)
+            await backfill(shared.db)
             consumer.start()
-            app.state.retention = asyncio.create_task(sweeper.run())
-            app.state.dead_letters = asyncio.create_task(
-                watch_dead_letters(clients.sqs, settings.dead_letter_poll_seconds, app.state.stop)
+            state.retention = asyncio.create_task(sweeper.run())
+            state.dead_letters = asyncio.create_task(
+                watch_dead_letters(shared.sqs, settings.dead_letter_poll_seconds, state.stop)
             )
-            app.state.rollups = asyncio.create_task(
+            state.rollups = asyncio.create_task(
                 run_periodically(
-                    settings.rollup_interval_seconds, app.state.stop, rollups, "rollup recovery"
+                    settings.rollup_interval_seconds, state.stop, rollups, "rollup recovery"
                 )
             )
 
-        app.state.startup.add("indexes-and-consumer", begin)
+        startup_tasks(app).add("indexes-and-consumer", begin)
 
     async def shutdown(app: FastAPI) -> None:
-        app.state.stop.set()
-        await app.state.consumer.stop(settings.shutdown_grace_seconds)
-        dead_letters = getattr(app.state, "dead_letters", None)
-        if dead_letters:
-            dead_letters.cancel()
-        rollups = getattr(app.state, "rollups", None)
-        if rollups:
-            await rollups
-        retention = getattr(app.state, "retention", None)
-        if retention:
+        state = service_state(app, WorkerState)
+        state.stop.set()
+        await state.consumer.stop(settings.shutdown_grace_seconds)
+        if state.dead_letters:
+            state.dead_letters.cancel()
+        if state.rollups:
+            await state.rollups
+        if state.retention:
             # The sweep stops at its next delete; one still running past the bound is
             # cancelled (the storage stops it at its maxTimeMS).
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(retention, RETENTION_STOP_SECONDS)
+                await asyncio.wait_for(state.retention, RETENTION_STOP_SECONDS)
 
     return create_service_app(
         name="worker",

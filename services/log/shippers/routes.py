@@ -1,6 +1,6 @@
 """HTTP glue of the shipper protocols: authorize, read, decode, ingest per record, reply.
 
-Every endpoint takes ``LogsWrite`` (a bearer token, or an API key sent directly
+Every endpoint takes ``TenantLogsWrite`` (a bearer token, or an API key sent directly
 as HTTP Basic or ``ApiKey``) and goes the way of our own bulk ingest:
 ``normalize`` each record, then the batcher and SQS (``ingest_records``). The
 tenant is always the credential's; a platform-admin key names it with
@@ -26,9 +26,10 @@ from services.core.errors import (
 )
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
-from services.core.security import LogsWrite
+from services.core.security import LogsWrite, TenantLogsWrite, scope_to_tenant
 from services.log.ingest import MAX_BULK_BYTES, Refused, ingest_records, now_iso, read_body
 from services.log.shippers import elastic, loki, otlp
+from services.log.state import LogService, LogState
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -57,16 +58,9 @@ def _acting_on_org(principal: Principal, org_id: str | None) -> Principal:
     return principal.acting_on(org_id)
 
 
-async def _tenant(request: Request, principal: Principal) -> str:
-    tenant = principal.require_tenant()
-    if principal.is_platform_admin:
-        await request.app.state.credentials.ensure_tenant(tenant)
-    return tenant
-
-
-async def _ingest(request: Request, tenant: str, raws: list[Any]) -> list[str | Refused]:
-    retention_days = await request.app.state.policies.retention_days(tenant)
-    return await ingest_records(request.app.state.batcher, tenant, raws, now_iso(), retention_days)
+async def _ingest(log: LogState, tenant: str, raws: list[Any]) -> list[str | Refused]:
+    retention_days = await log.policies.retention_days(tenant)
+    return await ingest_records(log.batcher, tenant, raws, now_iso(), retention_days)
 
 
 def _refused(outcomes: list[str | Refused]) -> list[str]:
@@ -83,15 +77,15 @@ otlp_router = APIRouter(prefix="/otlp/v1", tags=["shippers"])
 
 
 @otlp_router.post("/logs")
-async def otlp_logs(request: Request, principal: LogsWrite) -> Response:
+async def otlp_logs(request: Request, scope: TenantLogsWrite, log: LogService) -> Response:
     """ExportLogsServiceRequest (protobuf or JSON) → ExportLogsServiceResponse, same encoding."""
-    tenant = await _tenant(request, principal)
+    tenant = scope.tenant
     media = _media_type(request)
     if media not in (PROTOBUF, JSON):
         raise UnsupportedMediaType(f"Send OTLP as {PROTOBUF} or {JSON}, not '{media}'.")
     body = await _body(request)
     message = otlp.decode_protobuf(body) if media == PROTOBUF else otlp.decode_json(body)
-    outcomes = await _ingest(request, tenant, otlp.to_raw_events(message))
+    outcomes = await _ingest(log, tenant, otlp.to_raw_events(message))
     return Response(otlp.response(_refused(outcomes), media == JSON), media_type=media)
 
 
@@ -101,11 +95,11 @@ loki_router = APIRouter(prefix="/loki/api/v1", tags=["shippers"])
 
 
 @loki_router.post("/push", status_code=204)
-async def loki_push(request: Request, principal: LogsWrite) -> Response:
+async def loki_push(request: Request, principal: LogsWrite, log: LogService) -> Response:
     """Snappy protobuf or JSON PushRequest → 204; 400 naming the entries refused (as Loki
     does, the valid entries of the push are kept)."""
     principal = _acting_on_org(principal, request.headers.get("x-scope-orgid"))
-    tenant = await _tenant(request, principal)
+    tenant = (await scope_to_tenant(request, principal)).tenant
     media = _media_type(request)
     if media not in (PROTOBUF, JSON):
         raise UnsupportedMediaType(f"Send a Loki push as {PROTOBUF} (snappy) or {JSON}.")
@@ -114,7 +108,7 @@ async def loki_push(request: Request, principal: LogsWrite) -> Response:
         raws = loki.decode_protobuf(body, MAX_BULK_BYTES)
     else:
         raws = loki.decode_json(body)
-    refused = _refused(await _ingest(request, tenant, raws))
+    refused = _refused(await _ingest(log, tenant, raws))
     if refused:
         raise BadRequest(
             f"{len(refused)} of {len(raws)} entries refused (the others were accepted); "
@@ -154,9 +148,9 @@ es_router = APIRouter(prefix="/es", tags=["shippers"], route_class=ElasticRoute)
 
 @es_router.api_route("", methods=["GET", "HEAD"], include_in_schema=False)
 @es_router.api_route("/", methods=["GET", "HEAD"])
-async def es_info(request: Request, principal: LogsWrite) -> Response:
-    """Cluster info: an 8.x version (clients and shippers check it)."""
-    await _tenant(request, principal)
+async def es_info(request: Request, scope: TenantLogsWrite) -> Response:
+    """Cluster info: an 8.x version (clients and shippers check it). Authorized like
+    ingest (``scope``): a shipper learns here that its key and tenant are good."""
     if request.method == "HEAD":
         return Response(status_code=200)
     return JSONResponse(elastic.cluster_info())
@@ -164,29 +158,28 @@ async def es_info(request: Request, principal: LogsWrite) -> Response:
 
 @es_router.api_route("/_cluster/health", methods=["GET", "HEAD"])
 @es_router.api_route("/_cat/health", methods=["GET", "HEAD"])
-async def es_health(request: Request, principal: LogsWrite) -> Response:
+async def es_health(request: Request, scope: TenantLogsWrite) -> Response:
     """The health checks of Vector (``_cluster/health``) and rsyslog (``_cat/health``)."""
-    await _tenant(request, principal)
     if request.method == "HEAD":
         return Response(status_code=200)
     return JSONResponse(elastic.cluster_health())
 
 
 @es_router.get("/_license")
-async def es_license(request: Request, principal: LogsWrite) -> Response:
+async def es_license(scope: TenantLogsWrite) -> Response:
     """Logstash asks for the license at start; a basic, active one."""
-    await _tenant(request, principal)
     return JSONResponse({"license": {"status": "active", "type": "basic", "uid": "logserver"}})
 
 
 @es_router.api_route("/_bulk", methods=["POST", "PUT"])
 @es_router.api_route("/{index}/_bulk", methods=["POST", "PUT"])
-async def es_bulk(request: Request, principal: LogsWrite, index: str | None = None) -> Response:
+async def es_bulk(
+    request: Request, scope: TenantLogsWrite, log: LogService, index: str | None = None
+) -> Response:
     """NDJSON ``index``/``create`` actions → the bulk response, a status per item."""
     started = time.monotonic()
-    tenant = await _tenant(request, principal)
     items = elastic.parse_bulk(await _body(request), index)
-    outcomes = await _ingest(request, tenant, [item.raw for item in items])
+    outcomes = await _ingest(log, scope.tenant, [item.raw for item in items])
     return JSONResponse(elastic.bulk_response(items, outcomes, started))
 
 

@@ -8,16 +8,20 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message
+from starlette.websockets import WebSocket
 
 from services.core.apikeys import MachineCredential
 from services.core.app import install_error_handlers
-from services.core.errors import Unauthorized
+from services.core.errors import BadRequest, Forbidden, LogServerError, NotFound, Unauthorized
 from services.core.principal import Principal
 from services.core.security import (
     Authenticated,
     LogsExport,
     LogsWrite,
+    TenantLogsRead,
     bearer_from_header,
+    logs_read_scope,
     token_from_websocket_protocols,
 )
 
@@ -90,6 +94,10 @@ class FakeCredentials:
         if principal.sub in self.revoked:
             raise Unauthorized("revoked")
 
+    async def ensure_tenant(self, tenant: str) -> None:
+        if tenant not in ("acme", "globex"):
+            raise NotFound(f"No tenant '{tenant}'.")
+
 
 class FakeApiKeys:
     """Accepts ``key-writer:pw`` (tenant acme) and ``key-admin:pw`` (platform admin)."""
@@ -112,7 +120,7 @@ def creds() -> FakeCredentials:
 
 
 @pytest.fixture
-async def client(creds: FakeCredentials) -> AsyncIterator[httpx.AsyncClient]:
+def app(creds: FakeCredentials) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
     app.state.verifier = FakeVerifier(
@@ -120,6 +128,7 @@ async def client(creds: FakeCredentials) -> AsyncIterator[httpx.AsyncClient]:
             "t-viewer": _p("k-viewer", "acme", "viewer"),
             "t-auditor": _p("k-auditor", "acme", "auditor"),
             "t-admin": _p("k-admin", "*", "admin"),
+            "t-writer": _p("k-writer", "acme", "writer"),
         }
     )
     app.state.credentials = creds
@@ -137,6 +146,15 @@ async def client(creds: FakeCredentials) -> AsyncIterator[httpx.AsyncClient]:
     async def me(principal: Authenticated) -> dict:
         return {"tenant": principal.tenant}
 
+    @app.get("/scoped")
+    async def scoped(scope: TenantLogsRead) -> dict:
+        return {"tenant": scope.tenant, "sub": scope.principal.sub}
+
+    return app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
@@ -232,3 +250,74 @@ async def test_api_keys_sent_directly_do_not_read(client: httpx.AsyncClient):
     resp = await client.get("/export", headers={"Authorization": BASIC_WRITER})
     assert resp.status_code == 401
     assert "/api/v1/auth/token" in resp.json()["detail"]
+
+
+# --- the tenant scope: one dependency for HTTP and WebSocket routes -----------------------
+
+
+async def test_a_tenant_scope_is_the_tokens_own_tenant(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/scoped", headers={"Authorization": "Bearer t-viewer"})
+    assert resp.json() == {"tenant": "acme", "sub": "k-viewer"}
+
+
+@pytest.mark.parametrize(
+    ("tenant", "status", "answer"),
+    [
+        (None, 400, "X-Tenant-ID"),  # a platform admin must name the tenant
+        ("nope", 404, "No tenant 'nope'."),  # ... one that exists
+        ("globex", 200, "globex"),
+    ],
+)
+async def test_a_platform_admin_scope_names_an_existing_tenant(
+    client: httpx.AsyncClient, tenant: str | None, status: int, answer: str
+) -> None:
+    headers = {"Authorization": "Bearer t-admin", **({"X-Tenant-ID": tenant} if tenant else {})}
+    resp = await client.get("/scoped", headers=headers)
+    assert resp.status_code == status, resp.text
+    assert answer in (resp.json()["detail"] if status != 200 else resp.json()["tenant"])
+
+
+def websocket(app: FastAPI, query: str = "", headers: dict[str, str] | None = None) -> WebSocket:
+    """A WebSocket connection as the live tail's route gets it (nothing is sent)."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    scope = {"type": "websocket", "path": "/stream", "query_string": query.encode()}
+    return WebSocket({**scope, "headers": raw, "app": app}, receive=_unused, send=_unused)
+
+
+async def _unused(*message: Message) -> Message:
+    raise AssertionError("the dependency reads the connection's scope only")
+
+
+@pytest.mark.parametrize(
+    ("query", "tenant", "sub"),
+    [("token=t-viewer", "acme", "k-viewer"), ("token=t-admin&tenant=globex", "globex", "k-admin")],
+)
+async def test_a_websocket_takes_the_same_tenant_scope(
+    app: FastAPI, query: str, tenant: str, sub: str
+) -> None:
+    scope = await logs_read_scope(websocket(app, query))
+    assert (scope.tenant, scope.principal.sub) == (tenant, sub)
+
+
+@pytest.mark.parametrize(
+    ("query", "error", "detail"),
+    [
+        ("token=t-admin&tenant=nope", NotFound, "No tenant 'nope'."),
+        ("token=t-admin", BadRequest, "X-Tenant-ID"),
+        ("token=nope", Unauthorized, "bad token"),
+        ("", Unauthorized, "?token="),  # told where a browser can put it
+    ],
+)
+async def test_a_websocket_is_refused_as_a_request_is(
+    app: FastAPI, query: str, error: type[LogServerError], detail: str
+) -> None:
+    with pytest.raises(error) as refused:
+        await logs_read_scope(websocket(app, query))
+    assert detail in refused.value.detail
+
+
+async def test_a_websocket_may_send_its_token_in_a_header(app: FastAPI) -> None:
+    scope = await logs_read_scope(websocket(app, headers={"Authorization": "Bearer t-auditor"}))
+    assert scope.tenant == "acme"
+    with pytest.raises(Forbidden):  # the read permission, as on the HTTP read routes
+        await logs_read_scope(websocket(app, "token=t-writer"))

@@ -23,7 +23,9 @@ from services.core.apikeys import MachineCredential
 from services.core.app import install_error_handlers
 from services.core.errors import NotFound, Unauthorized
 from services.core.principal import Principal
+from services.core.state import set_service_state
 from services.log.shippers.routes import es_router, loki_router, otlp_router
+from services.log.state import LogState
 
 WRITER = "Basic " + base64.b64encode(b"lsk_w:pw").decode()
 ADMIN = "ApiKey " + base64.b64encode(b"lsk_admin:pw").decode()
@@ -81,11 +83,13 @@ async def client(batcher: Batcher) -> AsyncIterator[httpx.AsyncClient]:
     install_error_handlers(app)
     for router in (otlp_router, loki_router, es_router):
         app.include_router(router)
-    app.state.batcher = batcher
     app.state.apikeys = ApiKeys()
     app.state.verifier = Verifier()
     app.state.credentials = Credentials()
-    app.state.policies = Policies()
+    # Only what the shipper routes use: the batcher and the tenant policies.
+    shipping = {"batcher": batcher, "policies": Policies()}
+    unused = dict.fromkeys(("settings", "repo", "limit_guard", "admission", "query_gate"))
+    set_service_state(app, LogState(**shipping, **unused))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
