@@ -299,7 +299,10 @@ def create_service_app(
         title=name,
         lifespan=lifespan,
         default_response_class=JSONResponse,
-        docs_url="/docs",
+        # No Swagger UI per service: FastAPI's loads its files from a CDN. The reference
+        # is the gateway's /api/docs (services/cli/apidocs.py), built from these documents.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         # FastAPI's OpenTelemetry bridge asks the OTel API for its providers on every
         # request (≈ 5 % of an ingest request's CPU); metrics go to Prometheus instead.
