@@ -128,7 +128,8 @@ def _script(name: str) -> str:
 def provision() -> dict[str, str]:
     """Make sure every backend this machine has to run itself is installed; return paths."""
     tools: dict[str, str] = {}
-    system = ("nginx", "chromium")  # chromium: the console's browser tests
+    # chromium: the console's browser tests; npm: Swagger UI's files (/api/docs)
+    system = ("nginx", "chromium", "npm")
     if not os.environ.get("LOGSERVER_REDIS_URL") or not all(map(shutil.which, system)):
         _script("provision-system.sh")
     if not os.environ.get("LOGSERVER_MONGODB_URL") and not shutil.which("mongod"):
