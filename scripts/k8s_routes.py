@@ -48,6 +48,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/otlp", "Prefix", "log"),
     Route("/loki", "Prefix", "log"),
     Route("/es", "Prefix", "log"),
+    # the API reference (files built beside the console's, services/cli/apidocs.py)
+    Route("/api/docs", "Prefix", "console"),
+    Route("/api/openapi.json", "Prefix", "console"),
     # the web console's files (nginx serves them itself locally)
     Route("/", "Prefix", "console"),
 )

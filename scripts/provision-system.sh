@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs redis-server and nginx from Debian packages when they are missing,
 # rsyslog's Elasticsearch output, the log agent the shipper integration tests
-# start, and chromium, which the console's browser tests drive headless (with a
-# font, so that its screenshots show text).
+# start, chromium, which the console's browser tests drive headless (with a
+# font, so that its screenshots show text), and npm, which fetches Swagger UI
+# (the gateway's /api/docs) and the Loki client from their lockfiles.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -10,6 +11,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 compgen -G "/usr/lib/*/rsyslog/omelasticsearch.so" >/dev/null || missing+=(rsyslog-elasticsearch)
 had_rsyslog=0; command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] && had_rsyslog=1
 command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null || missing+=(nodejs npm)  # Swagger UI's files (/api/docs), the Loki client
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "provision-system: please install: ${missing[*]} (no apt-get here)." >&2

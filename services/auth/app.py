@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.auth.keys import KeyRing
 from services.auth.rotation import KeyKeeper, KeySchedule
-from services.auth.routes import router, well_known
+from services.auth.routes import TokenRequest, router, well_known
 from services.auth.service import TokenIssuer, bootstrap_admin
 from services.auth.settings import AuthSettings
 from services.auth.state import AuthState
@@ -65,6 +65,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         name="auth",
         settings=settings,
         routers=[router, well_known],
+        api_models=[TokenRequest],
         needs=("mongo",),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -16,6 +16,7 @@ from services.auth.service import exchange_client_credentials
 from services.auth.state import AuthService, AuthState
 from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
+from services.core.openapi import REF, problem_response
 from services.core.principal import Principal
 from services.core.responses import JSONResponse
 from services.core.security import (
@@ -83,7 +84,42 @@ async def _token_request(request: Request) -> TokenRequest:
         ) from exc
 
 
-@router.post("/token", response_model=TokenResponse)
+class PrincipalOut(BaseModel):
+    sub: str
+    tenant: str | None = Field(description="The tenant it acts on (null: none named yet).")
+    tenant_claim: str | None
+    role: str
+    platform_admin: bool
+    expires_at: int = Field(description="Unix time the token expires.")
+
+
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]] = Field(description="RFC 7517 public keys (RS256).")
+
+
+# _token_request reads the body itself (form or JSON, RFC 6749 §2.3 Basic too).
+TOKEN_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "client_id and client_secret may come as HTTP Basic instead.",
+        "content": {
+            media: {"schema": {"$ref": REF + "TokenRequest"}}
+            for media in ("application/x-www-form-urlencoded", "application/json")
+        },
+    }
+}
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    openapi_extra={**TOKEN_BODY, "security": []},
+    responses={
+        400: problem_response(400, "Not a client-credentials request, or a malformed body."),
+        401: problem_response(401, "Unknown client, wrong secret, revoked key, disabled tenant."),
+        422: problem_response(422, "A field is missing or invalid."),
+    },
+)
 async def issue_token(
     request: Request, body: Annotated[TokenRequest, Depends(_token_request)], auth: AuthService
 ):
@@ -99,12 +135,12 @@ def _jwks(auth: AuthState) -> Response:
     )
 
 
-@router.get("/jwks")
+@router.get("/jwks", response_model=Jwks)
 async def jwks(auth: AuthService) -> Response:
     return _jwks(auth)
 
 
-@well_known.get("/.well-known/jwks.json")
+@well_known.get("/.well-known/jwks.json", response_model=Jwks)
 async def well_known_jwks(auth: AuthService) -> Response:
     return _jwks(auth)
 
@@ -137,7 +173,15 @@ def _principal_body(p: Principal) -> dict[str, Any]:
     }
 
 
-@router.get("/verify")
+@router.get(
+    "/verify",
+    response_model=PrincipalOut,
+    openapi_extra={"security": [{"bearer": []}, {"basic": []}, {"apiKey": []}]},
+    responses={
+        401: problem_response(401, "No credential, or an invalid one."),
+        403: problem_response(403, "The credential may not act on X-Tenant-ID."),
+    },
+)
 async def verify(request: Request) -> Response:
     """Forward-auth for the ingress: 200 with X-Auth-* headers, or 401/403 problem+json.
 
@@ -157,6 +201,6 @@ async def verify(request: Request) -> Response:
     return JSONResponse(_principal_body(principal), headers=headers)
 
 
-@router.get("/me")
+@router.get("/me", response_model=PrincipalOut)
 async def me(principal: Authenticated) -> Response:
     return JSONResponse(_principal_body(principal))

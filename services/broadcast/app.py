@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.broadcast.apidoc import PATHS
 from services.broadcast.hub import Hub
 from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
@@ -58,4 +59,5 @@ def create_app(settings: BroadcastSettings | None = None) -> FastAPI:
         # The live tail is Redis; MongoDB only serves `tail=N` replays and the
         # (cached) token checks.
         ready_needs=("redis",),
+        api_paths=PATHS,
     )

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
-from services.cli import console
+from services.cli import apidocs, console
 from services.core.secretfiles import private_dir, write_private
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +128,8 @@ def _script(name: str) -> str:
 def provision() -> dict[str, str]:
     """Make sure every backend this machine has to run itself is installed; return paths."""
     tools: dict[str, str] = {}
-    system = ("nginx", "chromium")  # chromium: the console's browser tests
+    # chromium: the console's browser tests; npm: Swagger UI's files (/api/docs)
+    system = ("nginx", "chromium", "npm")
     if not os.environ.get("LOGSERVER_REDIS_URL") or not all(map(shutil.which, system)):
         _script("provision-system.sh")
     if not os.environ.get("LOGSERVER_MONGODB_URL") and not shutil.which("mongod"):
@@ -287,17 +288,21 @@ def build_stack(
 def gateway_proc(nginx_dir: Path, ports: Ports, name: str = "gateway") -> ProcSpec:
     """Render docker/nginx.conf.template for ``ports`` into ``nginx_dir``; its nginx process.
 
-    The web console it serves at ``/`` is built into ``nginx_dir/console``.
+    The web console it serves at ``/`` is built into ``nginx_dir/console``, the
+    API reference (``/api/docs``, ``/api/openapi.json``) into its ``api/``.
     """
     nginx_dir.mkdir(parents=True, exist_ok=True)
     console_dir = nginx_dir / "console"
     console.build(console_dir)
+    # The API reference beside it (/api/docs, /api/openapi.json).
+    apidocs.build(console_dir, Path(_script("provision-swagger-ui.sh")))
     template = Template((REPO / "docker" / "nginx.conf.template").read_text())
     conf = template.safe_substitute(
         user_directive="user root;" if os.geteuid() == 0 else "",
         data_dir=str(nginx_dir),
         console_dir=str(console_dir),
         console_headers=str(REPO / "docker" / "console-headers.conf"),
+        apidocs_headers=str(REPO / "docker" / "apidocs-headers.conf"),
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,

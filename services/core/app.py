@@ -13,11 +13,13 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from services.core import openapi
 from services.core.apikeys import ApiKeyAuthenticator
 from services.core.background import StartupTasks
 from services.core.clients import Clients
@@ -39,6 +41,7 @@ from services.core.middleware import (
     internal_error_problem,
     report_unhandled,
 )
+from services.core.openapi import problem_response
 from services.core.responses import JSONResponse, ProblemResponse
 from services.core.security import http_jwks_source
 from services.core.settings import CoreSettings
@@ -169,14 +172,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unhandled)
 
 
-def ops_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+def ops_router(*, documented: bool = False) -> APIRouter:
+    """``/healthz``, ``/readyz``, ``/metrics`` on the service's own port; ``documented``
+    puts them in its OpenAPI (the worker's: it has no other routes)."""
+    router = APIRouter(include_in_schema=documented, tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": request.app.title})
 
-    @router.get("/readyz")
+    @router.get(
+        "/readyz",
+        summary="Readiness: the backends it needs answer",
+        responses={503: problem_response(503, "A required backend is not answering.")},
+    )
     async def readyz(request: Request) -> Response:
         """503 only when a *required* check fails; every check is in the body either way."""
         checks = readiness(request.app)
@@ -195,7 +204,12 @@ def ops_router() -> APIRouter:
             {"status": status, "checks": report, "required": required, "degraded": degraded}
         )
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -214,6 +228,9 @@ def create_service_app(
     jwks_source: JwksSourceFactory | None = None,
     ready_needs: Iterable[str] | None = None,
     direct_routes: Mapping[tuple[str, str], DirectEndpoint] | None = None,
+    api_models: Iterable[type[BaseModel]] = (),
+    api_paths: Mapping[str, dict[str, Any]] | None = None,
+    document_ops: bool = False,
 ) -> FastAPI:
     """Build a service app.
 
@@ -232,7 +249,9 @@ def create_service_app(
     one dataclass, ``set_service_state(app, ...)`` in ``on_startup``.
     ``direct_routes`` maps a few hot ``(method, path)`` pairs to endpoints served
     without FastAPI's routing and dependency solving (services/core/direct.py);
-    they must also be declared on a router.
+    they must also be declared on a router. ``api_models`` and ``api_paths`` go
+    into its OpenAPI document (services/core/openapi.py) besides what the routes
+    declare; ``document_ops`` documents the health and metrics routes too.
     """
     need_set = frozenset(needs)
     ready_set = None if ready_needs is None else frozenset(ready_needs)
@@ -280,7 +299,10 @@ def create_service_app(
         title=name,
         lifespan=lifespan,
         default_response_class=JSONResponse,
-        docs_url="/docs",
+        # No Swagger UI per service: FastAPI's loads its files from a CDN. The reference
+        # is the gateway's /api/docs (services/cli/apidocs.py), built from these documents.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         # FastAPI's OpenTelemetry bridge asks the OTel API for its providers on every
         # request (≈ 5 % of an ingest request's CPU); metrics go to Prometheus instead.
@@ -296,9 +318,10 @@ def create_service_app(
         slow_ms=settings.access_log_slow_ms,
     )
     install_error_handlers(app)
-    app.include_router(ops_router())
+    app.include_router(ops_router(documented=document_ops))
     for router in routers:
         app.include_router(router)
+    openapi.install(app, models=api_models, paths=api_paths)
     return app
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette import responses
 
 
 def _default(value: Any) -> Any:
@@ -22,7 +22,10 @@ def dumps(content: Any) -> bytes:
     return orjson.dumps(content, default=_default, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
 
 
-class JSONResponse(Response):
+class JSONResponse(responses.JSONResponse):
+    """Starlette's, rendered by orjson (a subclass so that FastAPI documents routes
+    answering it with their ``response_model``)."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends
+from fastapi.dependencies.models import Dependant
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
@@ -119,6 +120,44 @@ async def authenticate(conn: HTTPConnection) -> Principal:
     return await authenticate_request(conn)
 
 
+#: The OpenAPI security schemes of the credentials ``authenticate_request`` takes.
+SCHEMES: dict[str, dict[str, str]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /api/v1/auth/token (client credentials).",
+    },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "An API key sent directly, client_id:client_secret (ingest routes only).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An API key sent directly as `ApiKey base64(client_id:client_secret)`, "
+        "as Elasticsearch clients do (ingest routes only).",
+    },
+}
+BEARER_ONLY = ("bearer",)
+INGEST = ("bearer", "basic", "apiKey")
+# Which schemes each authenticating dependency accepts, for the OpenAPI document.
+_SCHEMES_OF: dict[Callable[..., Any], tuple[str, ...]] = {authenticate: BEARER_ONLY}
+
+
+def auth_schemes(dependant: Dependant) -> tuple[str, ...]:
+    """The security schemes a route's dependencies accept (none: it is public)."""
+    for dep in dependant.dependencies:
+        found = _SCHEMES_OF.get(dep.call) if dep.call is not None else None
+        if found is None:
+            found = auth_schemes(dep) or None
+        if found:
+            return found
+    return ()
+
+
 def require(permission: Permission) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     # Machines (log shippers) only ever write: only ingest takes an API key directly.
     api_keys = permission == Permission.LOGS_WRITE
@@ -130,6 +169,7 @@ def require(permission: Permission) -> Callable[[HTTPConnection], Awaitable[Prin
         return principal
 
     dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
+    _SCHEMES_OF[dependency] = INGEST if api_keys else BEARER_ONLY
     return dependency
 
 
@@ -160,6 +200,7 @@ def tenant_scoped(
         return await scope_to_tenant(conn, await check(conn))
 
     dependency.__name__ = f"scope_{check.__name__}"
+    _SCHEMES_OF[dependency] = _SCHEMES_OF[check]  # it calls check itself, not as a dependency
     return dependency
 
 

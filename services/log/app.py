@@ -10,6 +10,7 @@ from services.core.slots import SlotLeases
 from services.core.state import clients, invalidations, service_state, set_service_state
 from services.core.tenantpolicy import TenantPolicies
 from services.log.admission import IngestAdmission
+from services.log.apidoc import document
 from services.log.batcher import IngestBatcher, sqs_sender
 from services.log.query import LogRepository
 from services.log.querygate import QueryGate
@@ -86,4 +87,5 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
         # which is better than taking ingest out of the load balancer with it.
         ready_needs=("sqs",),
         direct_routes=DIRECT_ROUTES,
+        api_models=document(router, otlp_router, loki_router, es_router),
     )

@@ -116,3 +116,19 @@ class ApiKeyOut(BaseModel):
 class ApiKeyCreated(ApiKeyOut):
     client_id: str
     client_secret: str = Field(description="Shown once; only its hash is stored.")
+
+
+class PageMeta(BaseModel):
+    total: int
+    limit: int | None = None
+    offset: int | None = None
+
+
+class TenantPage(BaseModel):
+    data: list[TenantOut]
+    meta: PageMeta
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKeyOut]
+    meta: PageMeta

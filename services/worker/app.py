@@ -108,6 +108,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
         on_startup=startup,
         on_shutdown=shutdown,
         authenticates=False,
+        document_ops=True,  # its only routes: health and metrics
         # No load balancer sends it traffic: readiness gates its rollouts, and a
         # worker that cannot move events from SQS into MongoDB must not replace
         # one that can. Redis (live tail) is best effort.

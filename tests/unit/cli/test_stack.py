@@ -75,6 +75,7 @@ def render_nginx(ports: Ports, data_dir: str = "/data/nginx") -> str:
         data_dir=data_dir,
         console_dir="/data/console",
         console_headers="/repo/docker/console-headers.conf",
+        apidocs_headers="/repo/docker/apidocs-headers.conf",
         gateway_port=ports.gateway,
         auth_port=ports.auth,
         tenant_port=ports.tenant,
@@ -101,7 +102,7 @@ def test_nginx_template_fills_every_placeholder() -> None:
     assert "${" in TEMPLATE.read_text()
     conf = render_nginx(distinct_ports())
     assert "${" not in conf
-    assert not re.search(r"\$\{?(user_directive|data_dir|console_\w+|\w+_port)\b", conf)
+    assert not re.search(r"\$\{?(user_directive|data_dir|console_\w+|apidocs_\w+|\w+_port)\b", conf)
 
 
 def test_nginx_template_keeps_nginx_variables() -> None:
@@ -126,6 +127,7 @@ def test_nginx_template_placeholders_are_the_substituted_ones() -> None:
         "data_dir",
         "console_dir",
         "console_headers",
+        "apidocs_headers",
         "gateway_port",
         "auth_port",
         "tenant_port",

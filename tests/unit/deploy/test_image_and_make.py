@@ -30,10 +30,13 @@ def test_dockerfile_is_multi_stage_python_311_slim():
     m = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
     assert m and m.group(1).startswith("python:3.11-slim"), "python:3.11-slim base"
     stages = _stages(text)
-    assert next(iter(stages)) == "builder"
+    assert list(stages)[:2] == ["swagger-ui", "builder"]
     for name, (base, _) in stages.items():
-        # The console stage is nginx serving static files; every other is Python.
-        allowed = ("${NGINX_IMAGE}",) if name == "console" else ("${PYTHON_IMAGE}", *stages)
+        # The console stage is nginx serving static files, swagger-ui only fetches
+        # Swagger UI's files with npm; every other is Python.
+        allowed = {"console": ("${NGINX_IMAGE}",), "swagger-ui": ("${NODE_IMAGE}",)}.get(
+            name, ("${PYTHON_IMAGE}", *stages)
+        )
         assert base in allowed, (name, base)
     m = re.search(r"^ARG NGINX_IMAGE=(\S+)$", text, re.MULTILINE)
     assert m and "nginx-unprivileged" in m.group(1), "the console runs as non-root nginx"
@@ -77,8 +80,17 @@ def test_console_stage_serves_the_built_files_as_non_root():
     assert [line for line in lines if line.startswith("USER ")] == ["USER 101:101"]
     builder = "\n".join(stages["builder"][1])
     assert "python -m services.cli.console /src/console-dist" in builder
+    # The API reference (/api/docs) is built beside the console, with its headers.
+    assert "python -m services.cli.apidocs /src/console-dist /src/swagger-ui-dist" in builder
+    assert "COPY docker/apidocs-headers.conf /etc/nginx/apidocs-headers.conf" in lines
+    assert "npm ci --no-audit --no-fund --ignore-scripts" in "\n".join(stages["swagger-ui"][1])
     ignore = (REPO / ".dockerignore").read_text().splitlines()
-    for kept in ("!docker/console-nginx.conf", "!docker/console-headers.conf"):
+    for kept in (
+        "!docker/console-nginx.conf",
+        "!docker/console-headers.conf",
+        "!docker/apidocs-headers.conf",
+        "!scripts/swagger-ui/package-lock.json",
+    ):
         assert kept in ignore, kept
     assert "console" not in ignore
 

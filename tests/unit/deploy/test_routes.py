@@ -23,6 +23,8 @@ def test_canonical_routes_are_the_contract():
         Route("/otlp", "Prefix", "log"),
         Route("/loki", "Prefix", "log"),
         Route("/es", "Prefix", "log"),
+        Route("/api/docs", "Prefix", "console"),
+        Route("/api/openapi.json", "Prefix", "console"),
         Route("/", "Prefix", "console"),
     )
     routes = k8s_routes.ROUTES
