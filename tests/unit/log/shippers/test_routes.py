@@ -24,6 +24,7 @@ from services.core.app import install_error_handlers
 from services.core.errors import NotFound, Unauthorized
 from services.core.principal import Principal
 from services.log.shippers.routes import es_router, loki_router, otlp_router
+from tests.support.fakes import FakePolicies
 
 WRITER = "Basic " + base64.b64encode(b"lsk_w:pw").decode()
 ADMIN = "ApiKey " + base64.b64encode(b"lsk_admin:pw").decode()
@@ -63,13 +64,6 @@ class Credentials:
             raise NotFound(f"No tenant '{tenant}'.")
 
 
-class Policies:
-    """The tenant policy cache: no retention (nothing is too old)."""
-
-    async def retention_days(self, tenant: str) -> int:
-        return 0
-
-
 @pytest.fixture
 def batcher() -> Batcher:
     return Batcher()
@@ -85,7 +79,7 @@ async def client(batcher: Batcher) -> AsyncIterator[httpx.AsyncClient]:
     app.state.apikeys = ApiKeys()
     app.state.verifier = Verifier()
     app.state.credentials = Credentials()
-    app.state.policies = Policies()
+    app.state.policies = FakePolicies()  # no retention: nothing is too old
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
