@@ -8,7 +8,7 @@ CACHE ?= $(HOME)/.cache/logserver
 UV    := $(CACHE)/uv/bin/uv
 export LOGSERVER_CACHE_DIR := $(CACHE)
 
-.PHONY: help install dev test test-unit test-integration lint fmt lock benchmark provision clean
+.PHONY: help install dev test test-unit test-deploy test-integration lint fmt lock benchmark provision clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -43,6 +43,9 @@ test: install ## unit + integration tests on their own backends and free ports
 
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+test-deploy: install
+	$(PY) -m pytest tests/deploy
 
 test-integration: install
 	$(PY) -m pytest tests/integration
