@@ -1,7 +1,9 @@
-"""Fakes shared between test packages: a clock moved by hand, the tenant policy cache."""
+"""Fakes shared between test packages: a clock moved by hand, the tenant policy cache,
+a semaphore that says when someone waits on it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from services.core.limits import Limits
@@ -47,3 +49,20 @@ class FakePolicies:
 
     async def retention_days(self, tenant: str) -> int:
         return self._retention_days
+
+
+class WatchedSemaphore(asyncio.Semaphore):
+    """A semaphore whose ``blocked`` event is set once an ``acquire`` has to wait.
+
+    Swapped in for the one a class under test holds, it turns "nothing happened
+    yet" into a state a test can wait on (with a deadline) instead of sleeping.
+    """
+
+    def __init__(self, value: int = 1) -> None:
+        super().__init__(value)
+        self.blocked = asyncio.Event()
+
+    async def acquire(self) -> bool:
+        if self.locked():
+            self.blocked.set()
+        return await super().acquire()

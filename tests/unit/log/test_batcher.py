@@ -15,6 +15,7 @@ from services.core import envelope
 from services.core.errors import Unavailable
 from services.log import batcher as batcher_mod
 from services.log.batcher import IngestBatcher, pack
+from tests.support.fakes import WatchedSemaphore
 
 OVERHEAD = batcher_mod._ENVELOPE_OVERHEAD
 
@@ -344,29 +345,12 @@ class GatedSender(FakeSender):
         return [True] * len(bodies)
 
 
-class WatchedSlots(asyncio.Semaphore):
-    """The batcher's coalesced-send slots; ``blocked`` is set once a send has to wait for one.
-
-    Observed instead of slept on: when it is set, the batcher holds the requests that
-    arrived and would send them if a slot were free.
-    """
-
-    def __init__(self, value: int) -> None:
-        super().__init__(value)
-        self.blocked = asyncio.Event()
-
-    async def acquire(self) -> bool:
-        if self.locked():
-            self.blocked.set()
-        return await super().acquire()
-
-
 async def started_watched(
     sender: FakeSender, slots: int, **kw
-) -> tuple[IngestBatcher, WatchedSlots]:
+) -> tuple[IngestBatcher, WatchedSemaphore]:
     kw.setdefault("linger", 0.001)
     b = IngestBatcher(sender, coalesce_in_flight=slots, **kw)
-    watched = b._coalesce_slots = WatchedSlots(slots)
+    watched = b._coalesce_slots = WatchedSemaphore(slots)
     b.start()
     return b, watched
 
