@@ -6,6 +6,8 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/logserver
 UV    := $(CACHE)/uv/bin/uv
+# What ruff checks and formats (its rules: pyproject.toml [tool.ruff]).
+LINT_PATHS := services tests scripts benchmarks
 export LOGSERVER_CACHE_DIR := $(CACHE)
 
 .PHONY: help install dev test test-unit test-deploy test-integration lint fmt lock benchmark provision clean
@@ -36,7 +38,7 @@ dev: install ## run the whole system: backends, five services, gateway on :8080
 	$(PY) -m services.cli dev
 
 test: install ## unit + integration tests on their own backends and free ports
-	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(PY) -m services.cli provision
 	PY=$(PY) bash scripts/k8s-validate.sh
 	$(PY) -m pytest tests --durations=10
@@ -51,15 +53,15 @@ test-integration: install
 	$(PY) -m pytest tests/integration
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check services tests
-	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 fmt: install
-	$(VENV)/bin/ruff check --fix services tests
-	$(VENV)/bin/ruff format services tests
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
 
-benchmark: install ## load scenarios a-e against a stack (SCENARIO=a for one); results in benchmarks/results/
-	$(PY) scripts/benchmark.py $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
+benchmark: install ## load scenarios against a stack (SCENARIO=bulk for one, a comma list for some); results in benchmarks/results/
+	$(PY) -m benchmarks.harness $(if $(SCENARIO),--scenario $(SCENARIO),) $(BENCH_ARGS)
 
 clean: ## remove runtime data (keeps the tool cache)
 	rm -rf .data

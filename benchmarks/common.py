@@ -1,7 +1,7 @@
 """Shared by the locustfiles and the asyncio scenario scripts.
 
 Every scenario reads its parameters from the JSON file named by
-``$BENCH_CONFIG`` (written by ``scripts/benchmark.py``: gateway URL, tokens
+``$BENCH_CONFIG`` (written by ``benchmarks/harness``: gateway URL, tokens
 from the real auth flow, counts, seed) and writes a summary JSON to
 ``config["summary_path"]``: requests, errors, events, wall seconds and exact
 latency percentiles computed from every sample (not locust's rounded ones).

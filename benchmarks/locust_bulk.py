@@ -1,4 +1,4 @@
-"""(b) bulk POST: 1,000 events per request, a few users, a fixed request budget.
+"""Scenario bulk: POSTs of 1,000 events per request, a few users, a fixed request budget.
 
 BENCH_CONFIG=cfg.json locust -f benchmarks/locust_bulk.py --headless -u 8 -r 8
 """

@@ -1,4 +1,4 @@
-"""(a) closed loop: single-event POST, N users with no think time, a fixed request budget.
+"""Scenario single_event, closed loop: N users with no think time, a fixed request budget.
 
 The original project's ``hey -n 10000 -c 1000``: 1,000 users issue 10,000
 requests in total as fast as answers come back, then the run stops (the

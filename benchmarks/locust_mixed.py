@@ -1,4 +1,4 @@
-"""(c) mixed load for a fixed time: single-event writers, bulk writers, searchers.
+"""Scenario mixed: load for a fixed time: single-event writers, bulk writers, searchers.
 
 The tail part (WebSocket clients measuring ingest→receive latency) runs next
 to it as ``benchmarks/ws_fanout.py --listen-only``, started by the runner;

@@ -1,4 +1,4 @@
-"""(d) filtered search on a preloaded tenant: closed loop for a fixed time.
+"""Scenario search: filtered searches on a preloaded tenant, closed loop for a fixed time.
 
 Filters a person would use (service + level, min_level, an audit action and
 user, a CI attribute, a level alone), each a separate name in the summary so

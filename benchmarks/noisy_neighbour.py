@@ -1,4 +1,4 @@
-"""(f) noisy neighbour: does one tenant's flood cost another tenant anything?
+"""Scenario noisy_neighbour: does one tenant's flood cost another tenant anything?
 
 Tenant B sends a steady open loop of single-event POSTs (``b_rate`` events/s) and
 runs light searches one after the other (the last 20 events; one person, closed loop:
@@ -197,7 +197,7 @@ async def main() -> None:
         return round(f / q, 2) if q and f is not None else None
 
     summary = {
-        "scenario": "f_noisy_neighbour",
+        "scenario": "noisy_neighbour",
         "seconds": config["seconds"],
         "b_rate": config["b_rate"],
         "a_limit": config["a_limit"],

@@ -1,4 +1,4 @@
-"""(a) open loop: single-event POST at a fixed request rate, for latency.
+"""Scenario single_event, open loop: single-event POSTs at a fixed request rate, for latency.
 
 Locust (like ``hey``) is closed loop: a slow answer delays the next request,
 which hides queueing (coordinated omission). Here request *i* is due at

@@ -1,5 +1,5 @@
-"""(f) log shipper protocols beside our own bulk: accepted events/s and the log
-service's CPU per 1,000 events, 1,000 records per request.
+"""Scenario shippers: log shipper protocols beside our own bulk, accepted events/s and the
+log service's CPU per 1,000 events, 1,000 records per request.
 
 The same generated events (``logserver generate``'s generator) are encoded once
 per protocol as its shippers send them: our bulk JSON (bearer token, and again

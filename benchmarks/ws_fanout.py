@@ -1,4 +1,4 @@
-"""(e) WebSocket fan-out: N live-tail clients, ingest at a fixed rate, ingest→receive latency.
+"""Scenario fanout: N live-tail clients, ingest at a fixed rate, ingest→receive latency.
 
 Every event carries ``attributes.bench_sent`` (epoch seconds at the POST) and
 ``attributes.bench`` (this run's marker); each client computes

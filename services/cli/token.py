@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from services.cli.errors import CliError, Unreachable
+from services.cli.admin import AdminClient
+from services.cli.errors import CliError
 from services.cli.stack import REPO
 
 DEV_ADMIN_CREDENTIALS = REPO / ".data" / "admin-credentials.json"
@@ -80,39 +81,10 @@ class Token:
         return now >= self.refresh_at
 
 
-def _token_endpoint(url: str) -> str:
-    return url.rstrip("/") + "/api/v1/auth/token"
-
-
 def fetch_token(url: str, client_id: str, secret: str) -> dict[str, Any]:
     """POST the client-credentials grant; a clear `CliError` for every way it can fail."""
-    try:
-        resp = httpx.post(
-            _token_endpoint(url),
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": secret,
-            },
-            timeout=10,
-        )
-    except httpx.TransportError as exc:
-        raise Unreachable(url, exc) from exc
-    except httpx.InvalidURL as exc:
-        raise CliError(f"not a usable URL: {url!r} ({exc})") from exc
-    if resp.status_code != 200:
-        try:
-            detail = resp.json().get("detail", resp.text)
-        except ValueError:
-            detail = resp.text.strip().splitlines()[0] if resp.text.strip() else ""
-        raise CliError(f"token request to {url} failed ({resp.status_code}): {detail}")
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or "access_token" not in body:
-        raise CliError(f"{url} did not answer with a token: is it a logserver gateway?")
-    return body
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return AdminClient(http).token_response(client_id, secret)
 
 
 def get_token(url: str, client_id: str, secret: str) -> Token:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from services.cli.admin import AsyncAdminClient
 from services.cli.stack import REPO, Ports, ProcessGroup, StackConfig, build_stack, provision
 
 pytestmark = pytest.mark.integration
@@ -74,68 +75,19 @@ async def gateway(cfg: StackConfig) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class Api:
-    """Small client for the admin flows tests need: tenants, keys, tokens."""
-
-    def __init__(self, http: httpx.AsyncClient, admin_token: str) -> None:
-        self.http = http
-        self.admin = {"Authorization": f"Bearer {admin_token}"}
-
-    async def token(self, client_id: str, secret: str) -> str:
-        resp = await self.http.post(
-            "/api/v1/auth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": secret,
-            },
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()["access_token"]
-
-    async def tenant(self, prefix: str = "t", **fields: object) -> str:
-        key = f"{prefix}-{secrets.token_hex(4)}"
-        resp = await self.http.post(
-            "/api/v1/tenants", json={"key": key, "name": key, **fields}, headers=self.admin
-        )
-        assert resp.status_code == 201, resp.text
-        return key
-
-    async def key(self, tenant: str, role: str) -> tuple[str, str]:
-        resp = await self.http.post(
-            f"/api/v1/tenants/{tenant}/api-keys",
-            json={"name": f"{role} key", "role": role},
-            headers=self.admin,
-        )
-        assert resp.status_code == 201, resp.text
-        body = resp.json()
-        return body["client_id"], body["client_secret"]
-
-    async def role_tokens(self, tenant: str) -> dict[str, str]:
-        """A token for each tenant-bound role of ``tenant``."""
-        tokens = {}
-        for role in ("admin", "auditor", "viewer", "writer"):
-            tokens[role] = await self.token(*await self.key(tenant, role))
-        return tokens
+# The name the tests import: the admin client the `logserver` command and the benchmark use.
+Api = AsyncAdminClient
 
 
 @pytest.fixture(scope="session")
 async def admin_token(cfg: StackConfig) -> str:
     async with httpx.AsyncClient(base_url=cfg.gateway_url, timeout=30) as http:
-        resp = await http.post(
-            "/api/v1/auth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": cfg.admin_client_id,
-                "client_secret": cfg.admin_client_secret,
-            },
-        )
-        assert resp.status_code == 200, resp.text
-        return resp.json()["access_token"]
+        return await AsyncAdminClient(http).token(cfg.admin_client_id, cfg.admin_client_secret)
 
 
 @pytest.fixture
 async def api(gateway: httpx.AsyncClient, admin_token: str) -> Api:
+    """The admin flows tests need (tenants, keys, tokens), as the CLI and benchmark run them."""
     return Api(gateway, admin_token)
 
 

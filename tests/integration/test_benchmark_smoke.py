@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.harness.scenarios import SCENARIOS
 from services.cli.stack import REPO, ProcessGroup, StackConfig
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def report(cfg: StackConfig, stack: ProcessGroup, tmp_path_factory) -> dict[str, Any]:
-    """Runs scripts/benchmark.py --smoke in its own process (locust's pytest plugin loads
+    """Runs the benchmark harness with --smoke in its own process (locust's pytest plugin loads
     gevent into this one) against the test stack, as `LOGSERVER_URL=... make benchmark`
     would against a running one."""
     work = tmp_path_factory.mktemp("bench")
@@ -36,7 +37,8 @@ def report(cfg: StackConfig, stack: ProcessGroup, tmp_path_factory) -> dict[str,
     }
     argv = [
         sys.executable,
-        str(REPO / "scripts" / "benchmark.py"),
+        "-m",
+        "benchmarks.harness",
         "--smoke",
         "--out-dir",
         str(work / "results"),
@@ -65,52 +67,52 @@ def _ok(summary: dict[str, Any]) -> None:
     assert lat["p50"] <= lat["p95"] <= lat["p99"]
 
 
-def test_a_closed_and_open_loop(report: dict[str, Any]) -> None:
-    closed = report["results"]["a"]["closed"]
+def test_single_event_closed_and_open_loop(report: dict[str, Any]) -> None:
+    closed = report["results"]["single_event"]["closed"]
     _ok(closed)
-    assert closed["requests"] == report["params"]["a_requests"]  # the budget, exactly
+    assert closed["requests"] == report["params"]["single_event_requests"]  # the budget, exactly
     assert closed["req_per_s"] > 0
-    opened = report["results"]["a"]["open"]
+    opened = report["results"]["single_event"]["open"]
     _ok(opened)
     assert opened["service_ms"]["p99"] is not None
 
 
-def test_b_bulk_and_persisted_ratio(report: dict[str, Any]) -> None:
-    b = report["results"]["b"]
+def test_bulk_and_persisted_ratio(report: dict[str, Any]) -> None:
+    b = report["results"]["bulk"]
     _ok(b["bulk"])
-    assert b["bulk"]["events"] == 1000 * report["params"]["b_requests"]
+    assert b["bulk"]["events"] == 1000 * report["params"]["bulk_requests"]
     assert b["raw_insert_many"]["docs_per_s"] > 0
     assert b["persisted"]["events"] >= b["bulk"]["events"]
     assert b["persisted"]["ratio_of_raw_insert_many"] > 0
 
 
-def test_c_mixed_with_tail(report: dict[str, Any]) -> None:
-    c = report["results"]["c"]
+def test_mixed_with_tail(report: dict[str, Any]) -> None:
+    c = report["results"]["mixed"]
     _ok(c["mixed"])
     # A few-second smoke run need not reach a search task (searchers pause 0.2-0.6 s and
     # start last); what must hold is that the mixed scenario ran and ingested.
     assert "POST /api/v1/logs" in set(c["mixed"]["by_name"])
-    assert c["tail"]["connected"] == report["params"]["c_tail_clients"]
+    assert c["tail"]["connected"] == report["params"]["mixed_tail_clients"]
     assert c["tail"]["deliveries"] > 0
 
 
-def test_d_search_on_preloaded_tenant(report: dict[str, Any]) -> None:
-    d = report["results"]["d"]
-    assert d["preload"]["events"] == report["params"]["d_preload"]
-    assert d["preload"]["stored"] == report["params"]["d_preload"]
+def test_search_on_preloaded_tenant(report: dict[str, Any]) -> None:
+    d = report["results"]["search"]
+    assert d["preload"]["events"] == report["params"]["search_preload"]
+    assert d["preload"]["stored"] == report["params"]["search_preload"]
     _ok(d["search"])
 
 
-def test_e_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
-    f = report["results"]["e"]["fanout"]
+def test_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
+    f = report["results"]["fanout"]["fanout"]
     _ok(f)
-    assert f["connected"] == report["params"]["e_clients"]
+    assert f["connected"] == report["params"]["fanout_clients"]
     assert f["processes"] == 2  # the listeners ran in child processes
     assert f["delivered_ratio"] == 1.0
 
 
-def test_f_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
-    protocols = report["results"]["f"]["protocols"]
+def test_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
+    protocols = report["results"]["shippers"]["protocols"]
     assert set(protocols) == {"bulk", "bulk_basic", "otlp", "loki", "elastic"}
     for name, summary in protocols.items():
         _ok(summary)
@@ -119,8 +121,8 @@ def test_f_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
         assert summary["cpu_ratio_to_bulk"] > 0, name
 
 
-def test_g_noisy_neighbour_measures_b_quiet_and_flooded(report: dict[str, Any]) -> None:
-    n = report["results"]["g"]["noisy"]
+def test_noisy_neighbour_measures_b_quiet_and_flooded(report: dict[str, Any]) -> None:
+    n = report["results"]["noisy_neighbour"]["noisy"]
     for phase in ("quiet", "flood"):
         ingest = n[phase]["b_ingest"]
         assert set(ingest["statuses"]) == {"202"}, ingest  # B is never refused
@@ -135,11 +137,11 @@ def test_g_noisy_neighbour_measures_b_quiet_and_flooded(report: dict[str, Any]) 
 def test_report_files_and_resources(report: dict[str, Any]) -> None:
     out: Path = report["_out"]
     doc = json.loads((out / "smoke.json").read_text())
-    assert set(doc["results"]) == {"a", "b", "c", "d", "e", "f", "g"}
+    assert list(doc["results"]) == list(SCENARIOS)  # every one, in order
     assert doc["machine"]["nproc"] >= 1 and doc["machine"]["storage"]
     md = (out / "smoke.md").read_text()
     assert "| scenario | req/s |" in md and "## Targets" in md
-    rss = doc["results"]["a"]["resources"]["rss_max_mb"]
+    rss = doc["results"]["single_event"]["resources"]["rss_max_mb"]
     assert {"log", "worker", "broadcast"} <= set(rss) and rss["log"] > 0
     assert doc["targets"] and all("measured" in t for t in doc["targets"])
 
@@ -147,20 +149,20 @@ def test_report_files_and_resources(report: dict[str, Any]) -> None:
 def test_cpu_per_request_of_every_process_in_every_phase(report: dict[str, Any]) -> None:
     r = report["results"]
     phases = {
-        "a closed": r["a"]["closed"],
-        "a open": r["a"]["open"],
-        "b bulk": r["b"]["bulk"],
-        "c mixed": r["c"]["mixed"],
-        "d search": r["d"]["search"],
-        "e fan-out": r["e"]["fanout"],
-        "f shippers": r["f"],
+        "single_event closed": r["single_event"]["closed"],
+        "single_event open": r["single_event"]["open"],
+        "bulk": r["bulk"]["bulk"],
+        "mixed": r["mixed"]["mixed"],
+        "search": r["search"]["search"],
+        "fanout": r["fanout"]["fanout"],
+        "shippers": r["shippers"],
     }
     services = {"auth", "tenant", "log", "worker", "broadcast", "gateway"}
     for name, summary in phases.items():
         cpu = summary["cpu_ms_per_request"]
         assert services <= set(cpu), (name, cpu)
         assert all(v >= 0 for v in cpu.values()), (name, cpu)
-    assert r["b"]["bulk"]["cpu_us_per_event"]["log"] > 0  # 1,000-event requests: CPU seen
+    assert r["bulk"]["bulk"]["cpu_us_per_event"]["log"] > 0  # 1,000-event requests: CPU seen
     md = (report["_out"] / "smoke.md").read_text()
     assert "## CPU per request (ms) of each process" in md
     targets = " ".join(t["target"] for t in report["targets"])
