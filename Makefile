@@ -10,7 +10,7 @@ UV    := $(CACHE)/uv/bin/uv
 LINT_PATHS := services tests scripts benchmarks
 export LOGSERVER_CACHE_DIR := $(CACHE)
 
-.PHONY: help install dev test test-unit test-integration lint fmt lock benchmark provision clean
+.PHONY: help install dev test test-unit test-deploy test-integration lint fmt lock benchmark provision clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -45,6 +45,9 @@ test: install ## unit + integration tests on their own backends and free ports
 
 test-unit: install
 	$(PY) -m pytest tests/unit
+
+test-deploy: install
+	$(PY) -m pytest tests/deploy
 
 test-integration: install
 	$(PY) -m pytest tests/integration

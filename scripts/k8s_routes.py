@@ -4,7 +4,7 @@ The local gateway (``docker/nginx.conf.template``) and the Kubernetes
 Ingress objects (``k8s/``) must route exactly the same paths to exactly the
 same services. ``ROUTES`` is the canonical list; ``nginx_routes`` and
 ``ingress_routes`` read what each gateway really does, in the same shape, so
-a test (``tests/unit/deploy``) and ``scripts/k8s-validate.sh`` can compare
+a test (``tests/deploy``) and ``scripts/k8s-validate.sh`` can compare
 them.
 
 A route is ``(path, match, service)``: ``match`` is the Ingress pathType,

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -64,6 +64,16 @@ async def ingest(
 
         await eventually(done, within=120)
     return ids
+
+
+async def set_limits(api: Any, tenant: str, **limits: int | None) -> dict:
+    """PATCH the tenant's limits as the platform admin (``api``: the ``Api`` fixture);
+    the limits that apply now."""
+    resp = await api.http.patch(
+        f"/api/v1/tenants/{tenant}", json={"limits": limits}, headers=api.admin
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["limits"]
 
 
 def free_port() -> int:

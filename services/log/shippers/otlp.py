@@ -5,7 +5,7 @@ encodings decode to the same protobuf message: binary with ``FromString``, the
 OTLP JSON encoding with ``json_format`` after turning its hex trace and span
 ids into the base64 that proto3 JSON expects for bytes.
 
-Mapping (README "Ship logs here"): timestamp ← ``time_unix_nano``, else
+Mapping (docs/shipping.md#otlp): timestamp ← ``time_unix_nano``, else
 ``observed_time_unix_nano``; level ← ``severity_number`` (its range), else
 ``severity_text``; message ← the body (non-string bodies as JSON); service ←
 the resource's ``service.name``; host ← ``host.name``; trace/span ids as hex;

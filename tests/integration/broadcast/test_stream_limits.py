@@ -12,8 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from services.cli.stack import ProcessGroup, ProcSpec, StackConfig
 from tests.integration.broadcast.test_stream import tail, ws_url
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import eventually
-from tests.integration.log.test_limits import free_port, set_limits
+from tests.integration.helpers import eventually, free_port, set_limits
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,8 @@ async def test_tail_reconnects_after_the_broadcast_service_restarts(
         "services.cli",
         "tail",
         "--json",
+        "--tail",  # the first connection replays what was stored before it subscribed
+        "100",
         "--url",
         cfg.gateway_url,
         "--client-id",
@@ -147,28 +150,29 @@ async def test_tail_reconnects_after_the_broadcast_service_restarts(
         )
         assert resp.status_code == 202, resp.text
 
-    try:
-        sent = 0
-
-        async def streaming() -> bool:
-            # tail=0: only events stored after it connected show, so keep sending until one does
-            nonlocal sent
-            sent += 1
-            await send(f"before-{sent}")
-            return any(i.startswith("before-") for i in printed_ids())
-
-        await eventually(streaming, within=60, every=1.0)
-        await asyncio.to_thread(stack.restart, "broadcast")
-        await send("after-restart")
-
-        async def resumed() -> bool:
+    # Each wait is for a state, with a deadline sized for a loaded machine (the CLI's start,
+    # the pipeline and the broadcast's restart each take seconds there), never a guess.
+    def printed(event_id: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
             assert proc.returncode is None, "".join(err)
-            return "after-restart" in printed_ids()
+            return event_id in printed_ids()
 
-        await eventually(resumed, within=60)
-        assert any("reconnect" in line for line in err), err
+        return check
+
+    async def said(text: str) -> bool:
+        return any(text in line for line in err)
+
+    try:
+        # Printed whether it is stored before the CLI subscribes (its tail=100 replay) or
+        # after (live): one event, no resending until the CLI happens to be connected.
+        await send("before")
+        await eventually(printed("before"), within=180)
+        await asyncio.to_thread(stack.restart, "broadcast", 180)
+        await send("after-restart")
+        await eventually(printed("after-restart"), within=180)
+        await eventually(lambda: said("reconnected"), within=30)  # stderr has its own pipe
         counts = Counter(printed_ids())
-        assert all(n == 1 for n in counts.values()), counts  # nothing printed twice
+        assert counts == {"before": 1, "after-restart": 1}, counts  # nothing printed twice
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

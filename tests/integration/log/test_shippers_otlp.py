@@ -2,7 +2,7 @@
 
 Python's stdlib ``logging`` → OpenTelemetry's ``LoggingHandler`` →
 ``OTLPLogExporter`` (HTTP/protobuf, gzip), configured only by the standard
-``OTEL_EXPORTER_OTLP_*`` variables — the README's "ship from Python" recipe.
+``OTEL_EXPORTER_OTLP_*`` variables — the Python recipe of docs/shipping.md.
 Hand-built requests cover what no client sends on purpose.
 """
 

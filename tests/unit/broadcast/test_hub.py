@@ -219,7 +219,9 @@ class FakePubSub:
         self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.hold_replies = False  # True: replies are queued only by release()
         self._held: list[dict[str, Any]] = []
-        self.activity = activity  # set on every command
+        self.activity = activity  # set on every command, and when the reader asks for more
+        self.delivered = 0  # replies the reader has taken
+        self.reading = False  # the reader is waiting for the next reply (done with the last)
 
     def _reply(self, kind: str, channels: tuple[str, ...]) -> None:
         for channel in channels:
@@ -244,10 +246,16 @@ class FakePubSub:
         self.activity.set()
 
     async def get_message(self, timeout: float) -> dict[str, Any] | None:  # noqa: ASYNC109 (redis-py's signature)
+        self.reading = True
+        self.activity.set()
         try:
-            return await asyncio.wait_for(self.replies.get(), timeout)
+            message = await asyncio.wait_for(self.replies.get(), timeout)
         except TimeoutError:
             return None
+        finally:
+            self.reading = False
+        self.delivered += 1
+        return message
 
     async def aclose(self) -> None:
         pass
@@ -329,8 +337,10 @@ async def test_reply_to_an_earlier_subscribe_does_not_confirm_a_later_one(hub: H
     second = sub(tenant="acme")
     waiting = asyncio.ensure_future(hub.add(second, confirm_within=5))
     await until(hub, lambda: len(commands(hub)) == 3)  # ...and subscribed again
+    taken = pubsub.delivered
     pubsub.release(2)  # the replies to the first SUBSCRIBE and to the UNSUBSCRIBE
-    await asyncio.sleep(0.05)
+    # the reader handled both and waits for the next reply: only then is "not yet" a fact
+    await until(hub, lambda: pubsub.delivered == taken + 2 and pubsub.reading)
     assert not waiting.done()
     pubsub.release(1)  # the reply to the second SUBSCRIBE
     await asyncio.wait_for(waiting, 1)

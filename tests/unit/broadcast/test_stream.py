@@ -15,6 +15,7 @@ from services.core.limits import Limits
 from services.core.limitstore import StoreGuard
 from services.core.principal import Principal
 from services.core.slots import Lease
+from tests.support.fakes import FakePolicies
 
 
 class FakeCredentials:
@@ -184,16 +185,11 @@ class FakeLeases:
         self.released.append(lease)
 
 
-class FakePolicies:
-    async def limits(self, tenant: str) -> Limits:
-        return Limits(0, 0, 0, 0, 0, 0, 0, 3)
-
-
 def state(grant: bool = True, cap: int = 10, open_streams: int = 0) -> SimpleNamespace:
     return SimpleNamespace(
         settings=SimpleNamespace(stream_max_connections=cap),
         open_streams=open_streams,
-        policies=FakePolicies(),
+        policies=FakePolicies(Limits(0, 0, 0, 0, 0, 0, 0, 3)),  # 3 tails
         tail_leases=FakeLeases(grant),
         clients=SimpleNamespace(redis=None),
         limit_guard=StoreGuard("test"),

@@ -15,20 +15,13 @@ from services.cli.main import build_parser
 from services.cli.reconnect import Backoff, Closed, Resume
 from services.cli.tail import TokenSource, follow, require_tenant_for_admin, stream_params
 from services.cli.token import Token
+from tests.support.fakes import FakeClock
 
 STARTED = 1_772_355_600.0
 
 
 def ev(i: int) -> dict:
     return {"id": f"e{i}", "received_at": "2026-03-01T09:00:10Z", "level": "INFO"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Server:
@@ -51,7 +44,7 @@ class Server:
 
 
 class Tokens:
-    def __init__(self, clock: Clock, lifetime: float = 3600) -> None:
+    def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
         self.clock, self.lifetime, self.issued = clock, lifetime, 0
 
     def __call__(self) -> Token:
@@ -89,7 +82,7 @@ def frame(*events: dict, replay: bool = False) -> dict:
 async def test_reconnects_after_restart_overload_and_slow_closes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     server = Server(
         [
             ([frame(ev(1))], Closed(1012, "service restart", established=True)),
@@ -117,7 +110,7 @@ async def test_reconnects_after_restart_overload_and_slow_closes(
 async def test_too_many_streams_backs_off_at_least_as_long_as_the_server_asks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     detail = "Tenant 'acme' already has 2 live-tail streams open (max_concurrent_tails)"
     server = Server(
         [
@@ -134,7 +127,7 @@ async def test_too_many_streams_backs_off_at_least_as_long_as_the_server_asks(
 
 
 async def test_renews_the_token_before_it_expires_for_the_next_connection() -> None:
-    clock = Clock()
+    clock = FakeClock()
     source = Tokens(clock, lifetime=600)  # renewed with 60 s left
     tokens = TokenSource(source, clock=clock)
     server = Server(
@@ -163,7 +156,7 @@ class Enough(Exception):
 
 
 async def test_keep_fresh_renews_in_the_background() -> None:
-    clock = Clock()
+    clock = FakeClock()
     source = Tokens(clock, lifetime=600)
     tokens = TokenSource(source, first=source(), clock=clock)
     slept: list[float] = []
@@ -181,7 +174,7 @@ async def test_keep_fresh_renews_in_the_background() -> None:
 
 
 async def test_a_4401_gets_one_new_token_then_stops(capsys: pytest.CaptureFixture[str]) -> None:
-    clock = Clock()
+    clock = FakeClock()
     source = Tokens(clock)
     server = Server(
         [
@@ -197,7 +190,7 @@ async def test_a_4401_gets_one_new_token_then_stops(capsys: pytest.CaptureFixtur
 
 
 async def test_an_unreachable_token_endpoint_is_retried_while_reconnecting() -> None:
-    clock = Clock()
+    clock = FakeClock()
     source = Tokens(clock)
     failures = iter([Unreachable("http://gw", ConnectionRefusedError(111, "x"))])
 
@@ -218,7 +211,7 @@ async def test_a_platform_admin_without_tenant_is_told_about_the_flag(
 ) -> None:
     detail = "A platform admin token must name the tenant to act on: send the X-Tenant-ID header"
     server = Server([([], Closed(4422, "bad request", detail=detail))])
-    clock = Clock()
+    clock = FakeClock()
     code, _, _ = await run(server, TokenSource(Tokens(clock), clock=clock))
     assert code == 1
     err = capsys.readouterr().err

@@ -12,7 +12,8 @@ from services.core.apikeys import ApiKeyAuthenticator, MachineCredential, machin
 from services.core.credentials import hash_secret
 from services.core.errors import BadRequest, Forbidden, Unauthorized, Unavailable
 from services.core.invalidation import Invalidation
-from tests.unit.core.test_credentials import Clock, FakeCollection
+from tests.support.fakes import FakeClock
+from tests.unit.core.test_credentials import FakeCollection
 
 
 def b64(text: str) -> str:
@@ -72,8 +73,8 @@ class Db(dict):
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock()
     monkeypatch.setattr(apikeys, "time", clock)
     return clock
 
@@ -84,7 +85,7 @@ def db() -> Db:
 
 
 @pytest.fixture
-def auth(db: Db, clock: Clock) -> ApiKeyAuthenticator:
+def auth(db: Db, clock: FakeClock) -> ApiKeyAuthenticator:
     return ApiKeyAuthenticator(db, ttl_seconds=30)  # type: ignore[arg-type]
 
 

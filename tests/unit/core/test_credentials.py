@@ -20,6 +20,7 @@ from services.core.credentials import (
 from services.core.errors import NotFound, Unauthorized, Unavailable
 from services.core.invalidation import Invalidation
 from services.core.principal import Principal
+from tests.support.fakes import FakeClock
 
 # --- secrets -----------------------------------------------------------------------
 
@@ -99,17 +100,9 @@ class FakeDb(dict):
         return self["tenants"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock()
     monkeypatch.setattr(credentials, "time", clock)
     return clock
 
@@ -120,7 +113,7 @@ def db() -> FakeDb:
 
 
 @pytest.fixture
-def status(db: FakeDb, clock: Clock) -> CredentialStatus:
+def status(db: FakeDb, clock: FakeClock) -> CredentialStatus:
     return CredentialStatus(db, ttl_seconds=30)  # type: ignore[arg-type]
 
 
@@ -159,7 +152,7 @@ async def test_inactive_credentials_are_unauthorized(
 
 
 async def test_status_is_cached_within_ttl_and_refreshed_after(
-    status: CredentialStatus, db: FakeDb, clock: Clock
+    status: CredentialStatus, db: FakeDb, clock: FakeClock
 ) -> None:
     p = principal("lsk_acme", "acme")
     await status.ensure_active(p)
@@ -199,7 +192,7 @@ async def test_lookup_error_without_cached_status_is_unavailable(
 
 
 async def test_lookup_error_keeps_last_good_answer(
-    status: CredentialStatus, db: FakeDb, clock: Clock
+    status: CredentialStatus, db: FakeDb, clock: FakeClock
 ) -> None:
     p = principal("lsk_acme", "acme")
     await status.ensure_active(p)
@@ -210,7 +203,7 @@ async def test_lookup_error_keeps_last_good_answer(
 
 
 async def test_lookup_error_keeps_last_bad_answer(
-    status: CredentialStatus, db: FakeDb, clock: Clock
+    status: CredentialStatus, db: FakeDb, clock: FakeClock
 ) -> None:
     p = principal("lsk_revoked", "acme")
     with pytest.raises(Unauthorized):
@@ -335,7 +328,7 @@ async def test_callers_after_an_invalidation_do_not_join_a_lookup_in_flight(
 
 
 async def test_lookup_error_after_an_invalidation_does_not_fall_back_to_the_old_answer(
-    status: CredentialStatus, db: FakeDb, clock: Clock
+    status: CredentialStatus, db: FakeDb, clock: FakeClock
 ) -> None:
     p = principal("lsk_acme", "acme")
     await status.ensure_active(p)

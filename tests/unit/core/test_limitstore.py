@@ -18,14 +18,7 @@ from services.core.limitstore import (
     utc_day,
 )
 from services.core.metrics import LIMITS_UNENFORCED
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import FakeClock
 
 
 def unenforced(check: str) -> float:
@@ -35,7 +28,7 @@ def unenforced(check: str) -> float:
 async def test_a_failing_store_lets_the_request_through_and_pauses(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(now=100.0)
     guard = StoreGuard("test", clock=clock, pause=1.0)
     calls = 0
 

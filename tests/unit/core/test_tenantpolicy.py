@@ -11,6 +11,7 @@ from services.core import tenantpolicy
 from services.core.invalidation import Invalidation
 from services.core.limits import Limits
 from services.core.tenantpolicy import TenantPolicies, retention_of
+from tests.support.fakes import FakeClock
 
 
 class FakeTenants:
@@ -30,17 +31,9 @@ class FakeTenants:
         return dict(doc) if doc is not None else None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock()
     monkeypatch.setattr(tenantpolicy, "time", clock)
     return clock
 
@@ -51,7 +44,7 @@ def tenants() -> FakeTenants:
 
 
 @pytest.fixture
-def policies(tenants: FakeTenants, clock: Clock) -> TenantPolicies:
+def policies(tenants: FakeTenants, clock: FakeClock) -> TenantPolicies:
     return TenantPolicies({"tenants": tenants}, ttl_seconds=30)  # type: ignore[arg-type]
 
 
@@ -73,7 +66,7 @@ def test_retention_of_a_tenant_document(doc, days):
 
 
 async def test_retention_is_read_once_per_ttl(
-    policies: TenantPolicies, tenants: FakeTenants, clock: Clock
+    policies: TenantPolicies, tenants: FakeTenants, clock: FakeClock
 ) -> None:
     assert await policies.retention_days("acme") == 30
     tenants.docs["acme"]["retention_days"] = 7
@@ -134,7 +127,7 @@ async def test_a_read_that_began_before_an_invalidation_is_not_cached(
 
 
 async def test_storage_unreachable_keeps_the_last_known_value(
-    policies: TenantPolicies, tenants: FakeTenants, clock: Clock
+    policies: TenantPolicies, tenants: FakeTenants, clock: FakeClock
 ) -> None:
     assert await policies.retention_days("acme") == 30
     tenants.error = ConnectionError("mongo down")
@@ -174,7 +167,7 @@ DEFAULTS = Limits(100, 200, 1000, 0, 8, 0, 1000, 50)
 
 
 async def test_limits_are_the_defaults_with_the_tenants_overrides(
-    tenants: FakeTenants, clock: Clock
+    tenants: FakeTenants, clock: FakeClock
 ) -> None:
     tenants.docs["acme"]["limits"] = {"max_concurrent_queries": 2, "daily_events": 10}
     policies = TenantPolicies({"tenants": tenants}, ttl_seconds=30, defaults=DEFAULTS)  # type: ignore[arg-type]
@@ -186,7 +179,7 @@ async def test_limits_are_the_defaults_with_the_tenants_overrides(
     assert await policies.limits("ghost") == DEFAULTS
 
 
-async def test_invalidations_from_the_bus(tenants: FakeTenants, clock: Clock) -> None:
+async def test_invalidations_from_the_bus(tenants: FakeTenants, clock: FakeClock) -> None:
     policies = TenantPolicies({"tenants": tenants}, ttl_seconds=30, defaults=DEFAULTS)  # type: ignore[arg-type]
     await policies.limits("acme")
     await policies.limits("keep")

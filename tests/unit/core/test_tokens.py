@@ -20,30 +20,13 @@ from services.core import tokens
 from services.core.errors import Unauthorized, Unavailable
 from services.core.principal import Principal
 from services.core.tokens import TokenCache, TokenVerifier
+from tests.support.fakes import FakeClock
 
 ISS = "logserver-auth"
 AUD = "logserver"
 
 
 # --- helpers -----------------------------------------------------------------------
-
-
-class Clock:
-    """Replaces the ``time`` module seen by services.core.tokens only."""
-
-    def __init__(self) -> None:
-        self.wall = time.time()
-        self.mono = 10_000.0
-
-    def time(self) -> float:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
 
 
 class Source:
@@ -104,8 +87,8 @@ def ring_b(pem_b: bytes) -> KeyRing:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock(now=10_000.0)
     monkeypatch.setattr(tokens, "time", clock)
     return clock
 
@@ -116,7 +99,7 @@ def source(ring_a: KeyRing) -> Source:
 
 
 @pytest.fixture
-def verifier(source: Source, clock: Clock) -> TokenVerifier:
+def verifier(source: Source, clock: FakeClock) -> TokenVerifier:
     return TokenVerifier(source, issuer=ISS, audience=AUD, leeway=10, refresh_interval=5.0)
 
 
@@ -159,7 +142,9 @@ async def test_token_from_issuer_is_accepted(ring_a: KeyRing, verifier: TokenVer
     )
 
 
-async def test_key_rotation_both_keys_accepted(pem_a: bytes, pem_b: bytes, clock: Clock) -> None:
+async def test_key_rotation_both_keys_accepted(
+    pem_a: bytes, pem_b: bytes, clock: FakeClock
+) -> None:
     ring = KeyRing.from_pems([pem_a, pem_b])
     verifier = TokenVerifier(Source(ring), issuer=ISS, audience=AUD)
     old = sign(KeyRing.from_pems([pem_a]), claims(sub="old"))
@@ -248,7 +233,7 @@ async def test_token_not_yet_valid_is_rejected(ring_a: KeyRing, verifier: TokenV
     await reject(verifier, sign(ring_a, claims(nbf=now + 60)))
 
 
-async def test_leeway_honoured(ring_a: KeyRing, source: Source, clock: Clock) -> None:
+async def test_leeway_honoured(ring_a: KeyRing, source: Source, clock: FakeClock) -> None:
     now = int(time.time())
     just_expired = sign(ring_a, claims(exp=now - 5))
     nbf_soon = sign(ring_a, claims(nbf=now + 5))
@@ -324,7 +309,7 @@ async def test_token_without_kid_is_rejected(ring_a: KeyRing, verifier: TokenVer
 
 
 async def test_jwks_fetched_once_then_reused(
-    ring_a: KeyRing, verifier: TokenVerifier, source: Source, clock: Clock
+    ring_a: KeyRing, verifier: TokenVerifier, source: Source, clock: FakeClock
 ) -> None:
     assert source.calls == 0  # lazy
     await verifier.verify(sign(ring_a, claims(jti="1")))
@@ -334,7 +319,7 @@ async def test_jwks_fetched_once_then_reused(
 
 
 async def test_unknown_kid_refetches_at_most_every_refresh_interval(
-    ring_a: KeyRing, ring_b: KeyRing, verifier: TokenVerifier, source: Source, clock: Clock
+    ring_a: KeyRing, ring_b: KeyRing, verifier: TokenVerifier, source: Source, clock: FakeClock
 ) -> None:
     await verifier.verify(sign(ring_a, claims()))
     assert source.calls == 1
@@ -359,7 +344,7 @@ async def test_unknown_kid_refetches_at_most_every_refresh_interval(
 
 
 async def test_new_key_picked_up_by_one_refetch(
-    pem_a: bytes, ring_a: KeyRing, ring_b: KeyRing, pem_b: bytes, clock: Clock
+    pem_a: bytes, ring_a: KeyRing, ring_b: KeyRing, pem_b: bytes, clock: FakeClock
 ) -> None:
     source = Source(ring_a)
     verifier = TokenVerifier(source, issuer=ISS, audience=AUD, refresh_interval=5.0)
@@ -382,7 +367,7 @@ async def test_source_failure_without_keys_is_unavailable(
 
 
 async def test_source_failure_with_cached_keys_keeps_working(
-    ring_a: KeyRing, ring_b: KeyRing, verifier: TokenVerifier, source: Source, clock: Clock
+    ring_a: KeyRing, ring_b: KeyRing, verifier: TokenVerifier, source: Source, clock: FakeClock
 ) -> None:
     await verifier.verify(sign(ring_a, claims(jti="1")))
     source.fail = True
@@ -393,7 +378,7 @@ async def test_source_failure_with_cached_keys_keeps_working(
 
 
 async def test_source_recovers_after_failure(
-    ring_a: KeyRing, verifier: TokenVerifier, source: Source, clock: Clock
+    ring_a: KeyRing, verifier: TokenVerifier, source: Source, clock: FakeClock
 ) -> None:
     source.fail = True
     with pytest.raises(Unavailable):
@@ -432,7 +417,7 @@ async def test_verified_token_is_cached(
 
 
 async def test_cached_token_is_reverified_after_it_expires(
-    ring_a: KeyRing, verifier: TokenVerifier, clock: Clock, decode_calls: list[str]
+    ring_a: KeyRing, verifier: TokenVerifier, clock: FakeClock, decode_calls: list[str]
 ) -> None:
     token = sign(ring_a, claims(exp=int(time.time()) + 60))
     await verifier.verify(token)

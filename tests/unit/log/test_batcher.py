@@ -15,6 +15,7 @@ from services.core import envelope
 from services.core.errors import Unavailable
 from services.log import batcher as batcher_mod
 from services.log.batcher import IngestBatcher, pack
+from tests.support.fakes import WatchedSemaphore
 
 OVERHEAD = batcher_mod._ENVELOPE_OVERHEAD
 
@@ -344,6 +345,16 @@ class GatedSender(FakeSender):
         return [True] * len(bodies)
 
 
+async def started_watched(
+    sender: FakeSender, slots: int, **kw
+) -> tuple[IngestBatcher, WatchedSemaphore]:
+    kw.setdefault("linger", 0.001)
+    b = IngestBatcher(sender, coalesce_in_flight=slots, **kw)
+    watched = b._coalesce_slots = WatchedSemaphore(slots)
+    b.start()
+    return b, watched
+
+
 async def wait_for_calls(sender: FakeSender, n: int) -> None:
     for _ in range(1000):
         if len(sender.calls) >= n:
@@ -354,16 +365,17 @@ async def wait_for_calls(sender: FakeSender, n: int) -> None:
 
 async def test_requests_arriving_during_a_send_join_the_next_one():
     sender = GatedSender()
-    b = await started(sender, coalesce_in_flight=1)
+    b, slots = await started_watched(sender, 1)
     try:
         first = asyncio.ensure_future(b.submit("acme", [ev("first")]))
         await wait_for_calls(sender, 1)
         later = [asyncio.ensure_future(b.submit("acme", [ev(f"later{i}")])) for i in range(20)]
-        await asyncio.sleep(0.02)  # many lingers long: still no second send while one is out
-        assert len(sender.calls) == 1
+        await asyncio.wait_for(slots.blocked.wait(), 5)  # they wait for the one slot
+        assert len(sender.calls) == 1  # still no second send while one is out
         sender.gate.set()
         await asyncio.gather(first, *later)
     finally:
+        sender.gate.set()  # a failed check must not leave close() waiting
         await b.close()
     assert [ids for _, ids in sender.messages()] == [
         ["first"],
@@ -373,18 +385,20 @@ async def test_requests_arriving_during_a_send_join_the_next_one():
 
 async def test_coalesced_sends_in_flight_are_bounded():
     sender = GatedSender()
-    b = await started(sender, coalesce_in_flight=2)
+    b, slots = await started_watched(sender, 2)
     try:
         waiting = []
         for i in range(2):
             waiting.append(asyncio.ensure_future(b.submit("acme", [ev(f"r{i}")])))
             await wait_for_calls(sender, i + 1)  # r0 and r1 take both slots
+        assert not slots.blocked.is_set()
         waiting += [asyncio.ensure_future(b.submit("acme", [ev(f"r{i}")])) for i in (2, 3)]
-        await asyncio.sleep(0.02)  # many lingers long: no third send while both are out
-        assert len(sender.calls) == 2
+        await asyncio.wait_for(slots.blocked.wait(), 5)  # r2 and r3 wait for a slot
+        assert len(sender.calls) == 2  # no third send while both are out
         sender.gate.set()
         await asyncio.gather(*waiting)
     finally:
+        sender.gate.set()  # a failed check must not leave close() waiting
         await b.close()
     assert [ids for _, ids in sender.messages()] == [["r0"], ["r1"], ["r2", "r3"]]
 
@@ -400,6 +414,7 @@ async def test_large_requests_do_not_wait_for_coalesced_sends():
         sender.gate.set()
         await asyncio.gather(small, big)
     finally:
+        sender.gate.set()  # a failed check must not leave close() waiting
         await b.close()
 
 

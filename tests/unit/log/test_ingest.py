@@ -127,7 +127,14 @@ def test_normalize_all_caps_reported_errors():
 
 
 def test_small_body_skips_the_check():
-    check_event_sizes([{"message": "x"}], 100)
+    """A body no larger than one event may be cannot hold an oversize event: nothing is encoded.
+
+    The event below would be refused if it were measured, so passing proves the shortcut.
+    """
+    big = {"message": "x" * MAX_EVENT_BYTES}
+    check_event_sizes([big], MAX_EVENT_BYTES)
+    with pytest.raises(PayloadTooLarge):
+        check_event_sizes([big], MAX_EVENT_BYTES + 1)
 
 
 def test_oversize_event_in_a_large_body():

@@ -13,6 +13,7 @@ from services.core.limitstore import StoreGuard
 from services.core.logfilters import LogFilter
 from services.core.slots import Lease
 from services.log.querygate import QueryGate, QueryRangeTooWide, check_range
+from tests.support.fakes import WatchedSemaphore
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -118,6 +119,7 @@ async def test_slots_are_given_back_however_the_query_ends() -> None:
 async def test_beyond_the_process_cap_queries_wait_then_503() -> None:
     leases = FakeLeases()
     g = gate(leases, max_concurrent=1, queue=0.05)
+    g._process = process = WatchedSemaphore(1)
     running = asyncio.Event()
     done = asyncio.Event()
 
@@ -134,9 +136,10 @@ async def test_beyond_the_process_cap_queries_wait_then_503() -> None:
     assert caught.value.status == 503 and caught.value.type.endswith("/server-busy")
     assert [lease.tenant for lease in leases.released] == ["b"]  # its tenant slot too
 
+    process.blocked.clear()
     waiting = asyncio.create_task(gate_wait(g))
-    await asyncio.sleep(0.01)
-    done.set()
+    await asyncio.wait_for(process.blocked.wait(), 5)  # it waits its turn...
+    done.set()  # ...and gets it when the first gives the slot back
     await first
     assert await waiting == "ran"
 

@@ -464,6 +464,26 @@ async def test_ring_gets_new_events_once_and_a_redelivery_invalidates_it():
 # --- the memory bound: events in hand --------------------------------------------------
 
 
+class WatchedRoom(asyncio.Condition):
+    """A ByteBudget's condition; ``waiting`` is set once a batch has to wait for room.
+
+    Observed instead of slept on: when it is set, a batch is blocked on the budget.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+
+    async def wait(self) -> bool:
+        self.waiting.set()
+        return await super().wait()
+
+
+def watched(budget: ByteBudget) -> WatchedRoom:
+    room = budget._room = WatchedRoom()
+    return room
+
+
 async def test_budget_lets_batches_in_while_they_fit():
     budget = ByteBudget(100)
     async with budget.hold(60), budget.hold(40):
@@ -473,6 +493,7 @@ async def test_budget_lets_batches_in_while_they_fit():
 
 async def test_budget_holds_a_batch_until_there_is_room():
     budget = ByteBudget(100)
+    room = watched(budget)
     order: list[str] = []
     first_in = asyncio.Event()
     release_first = asyncio.Event()
@@ -490,8 +511,8 @@ async def test_budget_holds_a_batch_until_there_is_room():
     one = asyncio.create_task(first())
     await first_in.wait()
     two = asyncio.create_task(second())
-    await asyncio.sleep(0.01)
-    assert order == [] and budget.used == 70  # 70 + 50 > 100: second waits
+    await asyncio.wait_for(room.waiting.wait(), 5)  # 70 + 50 > 100: second waits
+    assert order == [] and budget.used == 70
     release_first.set()
     await asyncio.gather(one, two)
     assert order == ["first done", "second in"]
@@ -511,6 +532,7 @@ async def test_handle_parses_a_batch_only_within_the_budget():
     big = [event(f"e{i}", message="x" * 2000) for i in range(20)]
     m1, m2 = message(1, "acme", big), message(2, "acme", big)
     w.consumer.budget = ByteBudget(len(m1["Body"]) + 100)
+    room = watched(w.consumer.budget)
     gate = asyncio.Event()
     seen_used: list[int] = []
     original = w.logs.insert_many
@@ -523,7 +545,7 @@ async def test_handle_parses_a_batch_only_within_the_budget():
     w.logs.insert_many = slow_insert  # type: ignore[method-assign]
     one = asyncio.create_task(w.consumer.handle([m1]))
     two = asyncio.create_task(w.consumer.handle([m2]))
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(room.waiting.wait(), 5)  # the second waits for room
     assert len(seen_used) == 1  # only one batch got to storing
     gate.set()
     assert await one is True and await two is True

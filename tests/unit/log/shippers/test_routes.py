@@ -26,6 +26,7 @@ from services.core.principal import Principal
 from services.core.state import set_service_state
 from services.log.shippers.routes import es_router, loki_router, otlp_router
 from services.log.state import LogState
+from tests.support.fakes import FakePolicies
 
 WRITER = "Basic " + base64.b64encode(b"lsk_w:pw").decode()
 ADMIN = "ApiKey " + base64.b64encode(b"lsk_admin:pw").decode()
@@ -65,13 +66,6 @@ class Credentials:
             raise NotFound(f"No tenant '{tenant}'.")
 
 
-class Policies:
-    """The tenant policy cache: no retention (nothing is too old)."""
-
-    async def retention_days(self, tenant: str) -> int:
-        return 0
-
-
 @pytest.fixture
 def batcher() -> Batcher:
     return Batcher()
@@ -86,8 +80,9 @@ async def client(batcher: Batcher) -> AsyncIterator[httpx.AsyncClient]:
     app.state.apikeys = ApiKeys()
     app.state.verifier = Verifier()
     app.state.credentials = Credentials()
-    # Only what the shipper routes use: the batcher and the tenant policies.
-    shipping = {"batcher": batcher, "policies": Policies()}
+    # Only what the shipper routes use: the batcher and the tenant policies (no
+    # retention: nothing is too old).
+    shipping = {"batcher": batcher, "policies": FakePolicies()}
     unused = dict.fromkeys(("settings", "repo", "limit_guard", "admission", "query_gate"))
     set_service_state(app, LogState(**shipping, **unused))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -1,4 +1,4 @@
-"""RSA keys for the token tests, generated in memory once per session."""
+"""Fixtures shared by the unit tests of several packages."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from services.auth.keys import generate_pem
 
 
+# RSA keys, generated in memory once per session (the auth and the token tests use them).
 @pytest.fixture(scope="session")
 def pem_a() -> bytes:
     return generate_pem()

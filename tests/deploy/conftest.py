@@ -1,5 +1,9 @@
 """Fixtures of the deployment tests: the repo, the route list, rendered overlays.
 
+These tests run tools (kustomize, bash), so they live beside the unit tests
+rather than among them (unit tests do no I/O); still no network, no cluster, no
+backends. `make test` runs them; `make test-deploy` runs them alone.
+
 Rendering runs the kustomize binary (no network, no cluster). It is looked
 up at ``$HOME/.cache/logserver/bin/kustomize`` (``$LOGSERVER_CACHE_DIR/bin``
 when set), where ``scripts/k8s-validate.sh`` installs it, or on PATH; when it
@@ -18,7 +22,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = ("local", "local-forward-auth", "aws")
 
 
