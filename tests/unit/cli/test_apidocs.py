@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from services.broadcast.apidoc import CLOSE_CODES
 from services.cli.apidocs import _apps, merge, merged_spec
 from services.core.logfilters import FILTER_PARAMS
-from tests.unit.deploy.conftest import k8s_routes
+from tests.deploy.conftest import k8s_routes
 
 METHODS = ("get", "put", "post", "delete", "patch", "head")
 
