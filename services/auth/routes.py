@@ -12,7 +12,7 @@ from fastapi.params import Depends
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from services.auth.service import TokenIssuer, exchange_client_credentials
+from services.auth.repository import TokenIssuer, exchange_client_credentials
 from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
 from services.core.principal import Principal

@@ -37,8 +37,8 @@ from services.log.ingest import (
     now_iso,
     read_body,
 )
-from services.log.query import INTERVALS, STATS_BY, LogRepository
 from services.log.querygate import QueryGate, QueryRangeTooWide, check_range
+from services.log.repository import INTERVALS, STATS_BY, LogRepository
 
 router = APIRouter(prefix="/api/v1/logs", tags=["logs"])
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
+from services.tenant.repository import TenantRepository
 from services.tenant.routes import router
 from services.tenant.settings import TenantSettings
-from services.tenant.store import TenantStore
 
 
 def create_app(settings: TenantSettings | None = None) -> FastAPI:
     settings = settings or TenantSettings()
 
     async def startup(app: FastAPI) -> None:
-        store = TenantStore(
+        store = TenantRepository(
             app.state.clients.db,
             app.state.invalidations,
             settings.default_limits,

@@ -1,4 +1,4 @@
-"""HTTP routes of the tenant service: thin wrappers over :class:`TenantStore`."""
+"""HTTP routes of the tenant service: thin wrappers over :class:`TenantRepository`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from services.core.responses import JSONResponse
 from services.core.security import TenantsManage
+from services.tenant.repository import TenantRepository, key_out
 from services.tenant.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -16,12 +17,11 @@ from services.tenant.schemas import (
     TenantOut,
     TenantUpdate,
 )
-from services.tenant.store import TenantStore, key_out
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
 
-def _store(request: Request) -> TenantStore:
+def _store(request: Request) -> TenantRepository:
     return request.app.state.store
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
-from services.core.logstore import ensure_log_indexes
+from services.core.repository import ensure_log_indexes
 from services.core.rollups import RollupWriter, backfill, compact, recover
 from services.worker.consumer import Consumer
 from services.worker.deadletters import watch_dead_letters
@@ -87,7 +87,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
 
     async def shutdown(app: FastAPI) -> None:
         app.state.stop.set()
-        await app.state.consumer.stop(settings.shutdown_grace_seconds)
+        await app.state.consumer.close(settings.shutdown_grace_seconds)
         dead_letters = getattr(app.state, "dead_letters", None)
         if dead_letters:
             dead_letters.cancel()

@@ -176,7 +176,7 @@ class Consumer:
         ]
         self._loops.append(asyncio.create_task(self._read_redrive(), name="consumer-redrive"))
 
-    async def stop(self, grace: float) -> None:
+    async def close(self, grace: float) -> None:
         """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
         self._stopping.set()
         if self._loops:

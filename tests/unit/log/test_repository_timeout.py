@@ -9,7 +9,7 @@ from pymongo.errors import ExecutionTimeout
 
 from services.core.errors import QueryTimeout
 from services.core.logfilters import parse_params
-from services.log.query import LogRepository
+from services.log.repository import LogRepository
 
 
 class Cursor:
