@@ -291,7 +291,7 @@ class Consumer:
 
         The batch is announced before the insert and its events are tagged with it: a
         worker killed between the insert and the count leaves markers that outlive the
-        lease, and the recovery counts their events (services/core/rollups.py). Only a
+        lease, and the recovery counts their events (services/core/rollups/maintenance.py). Only a
         failure to announce raises (nothing was stored then).
         """
         if not self.rollups or not docs:
