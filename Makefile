@@ -28,7 +28,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 install: $(VENV)/.installed ## create .venv with the locked dependencies
 
 lock: | $(UV) ## re-resolve requirements.lock from pyproject.toml
-	$(UV) pip compile -q pyproject.toml --extra dev --extra bench -o requirements.lock --python-version 3.11
+	$(UV) pip compile -q pyproject.toml --extra dev --extra devstack --extra bench -o requirements.lock --python-version 3.11
 	$(UV) pip compile -q pyproject.toml -o requirements.runtime.lock --python-version 3.11
 
 provision: install ## fetch/build the backends into $(CACHE) (idempotent)

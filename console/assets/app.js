@@ -5,10 +5,10 @@
 import { AdminView } from './admin.js';
 import { $, fill, formatCount, formatTime, h, show, toLocalInput } from './dom.js';
 import { Api } from './api.js';
-import { Histogram, INTERVALS, intervalFor } from './histogram.js';
+import { attachExport } from './exporter.js';
+import { Histogram } from './histogram.js';
 import {
   DEFAULT_RANGE,
-  LEVELS,
   RecentValues,
   apiParams,
   filterParams,
@@ -19,13 +19,13 @@ import {
   timeWindow,
   withFilter,
 } from './query.js';
+import { createLiveView } from './live.js';
+import { clearNotices, confirmDialog, notify } from './notices.js';
 import { ResultsTable } from './results.js';
 import { Session } from './session.js';
-import { LiveTail } from './tail.js';
+import { createStats } from './stats.js';
+import { attachSuggestions } from './suggestions.js';
 
-const LIVE_CAP = 2000; // rows kept in live mode (and events buffered while paused)
-const LIVE_HISTORY = 100; // tail=N when live mode starts
-const LIVE_FRAME_ROWS = 200; // rows added per animation frame in live mode
 
 const session = new Session();
 const api = new Api(session);
@@ -34,7 +34,6 @@ let state = stateFromURL(location.search);
 let tenants = [];
 let cursor = null;
 let searchAbort = null;
-let tail = null;
 const live = { pending: [], buffer: [], paused: false, dropped: 0, received: 0, scheduled: false };
 
 const table = new ResultsTable($('#results'), { onFilter: (k, v) => navigate(withFilter(state, k, v)) });
@@ -43,34 +42,6 @@ const histogram = new Histogram($('#histogram'), {
     navigate({ ...state, range: null, from: new Date(from).toISOString(), to: new Date(to).toISOString(), live: false }),
 });
 const admin = new AdminView($('#admin-view'), { api, session, notify, confirm: confirmDialog });
-
-// --- notices ----------------------------------------------------------------------
-
-/** A message for the person: errors stay until dismissed, the rest fade. */
-function notify(message, kind = 'error') {
-  const close = h('button', { type: 'button', class: 'link close', 'aria-label': 'Dismiss' }, '×');
-  const note = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('span', {}, message), close);
-  close.addEventListener('click', () => note.remove());
-  const box = $('#notices');
-  box.append(note);
-  while (box.children.length > 4) box.firstElementChild.remove();
-  if (kind !== 'error') setTimeout(() => note.remove(), 6000);
-}
-
-function clearNotices() {
-  $('#notices').replaceChildren();
-}
-
-function confirmDialog(text, okLabel = 'OK') {
-  const dialog = $('#confirm-dialog');
-  fill($('#confirm-text'), text);
-  fill($('#confirm-ok'), okLabel);
-  dialog.returnValue = '';
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
-  });
-}
 
 // --- sign in / out ----------------------------------------------------------------
 
@@ -250,7 +221,7 @@ function stateFromForm() {
 
 $('#search-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  closeSuggestions();
+  suggestions.close();
   const next = stateFromForm();
   if (next) navigate(next);
 });
@@ -282,84 +253,7 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
-// --- suggestions -------------------------------------------------------------------
-
-const query = $('#query');
-const suggestions = $('#suggestions');
-let active = -1;
-
-function currentWord() {
-  const upto = query.value.slice(0, query.selectionStart ?? query.value.length);
-  const m = upto.match(/(\S+?:"[^"]*|\S*)$/);
-  return { word: m ? m[0] : '', start: upto.length - (m ? m[0].length : 0) };
-}
-
-function updateSuggestions() {
-  const { word } = currentWord();
-  const items = recent.suggest(word);
-  active = -1;
-  if (!word || !items.length) return closeSuggestions();
-  fill(
-    suggestions,
-    ...items.map((item, i) => {
-      const li = h('li', { role: 'option', id: `suggestion-${i}`, 'aria-selected': 'false' }, item.label);
-      li.addEventListener('mousedown', (e) => {
-        e.preventDefault();
-        accept(item);
-      });
-      li._item = item;
-      return li;
-    }),
-  );
-  show(suggestions, true);
-  query.setAttribute('aria-expanded', 'true');
-}
-
-function closeSuggestions() {
-  show(suggestions, false);
-  query.setAttribute('aria-expanded', 'false');
-  query.removeAttribute('aria-activedescendant');
-  active = -1;
-}
-
-function accept(item) {
-  const { start } = currentWord();
-  const end = query.selectionStart ?? query.value.length;
-  query.value = query.value.slice(0, start) + item.insert + query.value.slice(end);
-  const caret = start + item.insert.length;
-  query.setSelectionRange(caret, caret);
-  query.focus();
-  if (item.field) updateSuggestions();
-  else closeSuggestions();
-}
-
-function highlight(index) {
-  const items = [...suggestions.children];
-  if (!items.length) return;
-  active = (index + items.length) % items.length;
-  items.forEach((li, i) => li.setAttribute('aria-selected', String(i === active)));
-  query.setAttribute('aria-activedescendant', items[active].id);
-}
-
-query.addEventListener('input', updateSuggestions);
-query.addEventListener('focus', updateSuggestions);
-query.addEventListener('blur', () => setTimeout(closeSuggestions, 100));
-query.addEventListener('keydown', (e) => {
-  const open = !suggestions.hidden;
-  if (e.key === 'ArrowDown' && open) {
-    e.preventDefault();
-    highlight(active + 1);
-  } else if (e.key === 'ArrowUp' && open) {
-    e.preventDefault();
-    highlight(active - 1);
-  } else if ((e.key === 'Enter' || e.key === 'Tab') && open && active >= 0) {
-    e.preventDefault();
-    accept(suggestions.children[active]._item);
-  } else if (e.key === 'Escape' && open) {
-    e.preventDefault();
-    closeSuggestions();
-  }
-});
+const suggestions = attachSuggestions($('#query'), $('#suggestions'), recent);
 
 // --- search ------------------------------------------------------------------------
 
@@ -455,179 +349,26 @@ async function emptyState(signal) {
   show(box, true);
 }
 
-// --- stats and histogram -----------------------------------------------------------
+// --- stats, live tail, export ----------------------------------------------------
 
-/** Two stats calls: by level with a histogram (stacked by level), and by service. */
-async function loadStats(params, win, signal) {
-  const interval = intervalFor(win.to - win.from);
-  const byLevel = api.get('/logs/stats', [...params, ['by', 'level'], ['interval', interval]], { signal });
-  const byService = api.get('/logs/stats', [...params, ['by', 'service']], { signal });
-  let levels;
-  let services;
-  try {
-    [levels, services] = await Promise.all([byLevel, byService]);
-  } catch (err) {
-    if (err.name === 'AbortError') return;
-    histogram.clear('Statistics are unavailable.');
-    notify(err.message);
-    return;
-  }
-  const buckets = new Map((levels.histogram || []).map((b) => [Date.parse(b.start), b.counts || {}]));
-  histogram.set({ from: win.from, to: win.to, step: INTERVALS[interval], buckets });
-  statBars($('#stats-level'), 'level', LEVELS.filter((l) => levels.counts[l]).map((l) => [l, levels.counts[l]]));
-  statBars($('#stats-service'), 'service', Object.entries(services.counts).slice(0, 12));
-}
-
-function statBars(list, key, entries) {
-  if (!entries.length) {
-    fill(list, h('li', { class: 'muted' }, 'none'));
-    return;
-  }
-  const max = Math.max(...entries.map(([, n]) => n));
-  fill(
-    list,
-    ...entries.map(([value, n]) => {
-      const bar = h('span', { class: `bar lvl-${key === 'level' ? value : 'any'}` });
-      bar.style.width = `${Math.max(2, (n / max) * 100)}%`;
-      const label =
-        value === '(none)'
-          ? h('span', { class: 'name muted' }, value)
-          : h('button', { type: 'button', class: 'name link', title: `Add the filter ${key}:${value}` }, value);
-      if (value !== '(none)') label.addEventListener('click', () => navigate(withFilter(state, key, value)));
-      return h('li', {}, label, h('span', { class: 'count' }, formatCount(n)), bar);
-    }),
-  );
-}
-
-// --- live tail ---------------------------------------------------------------------
+const stats = createStats({ api, histogram, notify, onFilter: (k, v) => navigate(withFilter(state, k, v)) });
+const loadStats = stats.load;
+const liveView = createLiveView({ table, session, recent, notify });
 
 function startLive() {
   stopLive();
   searchAbort?.abort(); // a search still in flight must not fill the live table
-  table.clear();
-  show($('#empty'), false);
-  show($('#load-more'), false);
-  Object.assign(live, { pending: [], buffer: [], paused: false, dropped: 0, received: 0 });
-  updatePause();
-  fill($('#summary'), `Live: newest first, the last ${LIVE_HISTORY} matching events, then new ones as they arrive (time range ignored).`);
-  tail = new LiveTail({
-    params: filterParams(state),
-    tenant: session.platformAdmin ? session.tenant : '',
-    history: LIVE_HISTORY,
-    session,
-    onEvents: liveEvents,
-    onStatus: liveStatus,
-  });
-  tail.start();
+  liveView.start(filterParams(state), session.platformAdmin ? session.tenant : '');
 }
 
 function stopLive() {
-  if (tail) {
-    tail.stop();
-    tail = null;
-  }
+  liveView.stop();
 }
 
-function liveStatus({ state: s, text, notice }) {
-  const el = $('#live-status');
-  el.dataset.state = s;
-  live.statusText = text;
-  renderLiveStatus();
-  if (notice) notify(notice, 'info');
-  if (s === 'error') notify(text);
-}
-
-function renderLiveStatus() {
-  const parts = [live.statusText || ''];
-  parts.push(`${formatCount(live.received)} received`);
-  if (live.paused) parts.push(`paused: ${formatCount(live.buffer.length)} new waiting`);
-  if (live.dropped) parts.push(`${formatCount(live.dropped)} older dropped (${formatCount(LIVE_CAP)} kept)`);
-  fill($('#live-status'), parts.join(' · '));
-}
-
-function liveEvents(events) {
-  recent.observe(events);
-  live.received += events.length;
-  const target = live.paused ? live.buffer : live.pending;
-  target.push(...events);
-  if (target.length > LIVE_CAP) {
-    const extra = target.length - LIVE_CAP;
-    target.splice(0, extra);
-    live.dropped += extra;
-  }
-  if (live.paused) renderLiveStatus();
-  else scheduleFlush();
-}
-
-function scheduleFlush() {
-  if (live.scheduled) return;
-  live.scheduled = true;
-  requestAnimationFrame(flushLive);
-}
-
-/**
- * One frame's worth of rows: at most LIVE_FRAME_ROWS, oldest pending first, each
- * chunk put on top of the previous one (so newest stays on top), then the rows
- * beyond the cap removed at the bottom. Whatever is left waits for the next frame,
- * so a burst never blocks the page for long.
- */
-function flushLive() {
-  live.scheduled = false;
-  if (live.pending.length > LIVE_CAP) {
-    live.dropped += live.pending.length - LIVE_CAP; // would be trimmed right away
-    live.pending.splice(0, live.pending.length - LIVE_CAP);
-  }
-  if (!live.pending.length) return;
-  table.prepend(live.pending.splice(0, LIVE_FRAME_ROWS).reverse());
-  live.dropped += table.trim(LIVE_CAP);
-  renderLiveStatus();
-  if (live.pending.length) scheduleFlush();
-}
-
-function updatePause() {
-  const button = $('#pause');
-  button.setAttribute('aria-pressed', String(live.paused));
-  fill(button, live.paused ? 'Resume' : 'Pause');
-}
-
-$('#pause').addEventListener('click', () => {
-  live.paused = !live.paused;
-  if (!live.paused) {
-    live.pending.push(...live.buffer);
-    live.buffer = [];
-    scheduleFlush();
-  }
-  updatePause();
-  renderLiveStatus();
-});
-
-// --- export ------------------------------------------------------------------------
-
-/** The token goes in the Authorization header, never in a URL: fetch, then save a Blob. */
-$('#export').addEventListener('click', async () => {
-  const button = $('#export');
-  const format = $('#export-format').value;
-  button.disabled = true;
-  fill(button, 'Exporting…');
-  try {
-    const params = [...(state.live ? filterParams(state) : apiParams(state, timeWindow(state))), ['format', format]];
-    const resp = await api.request('GET', '/logs/export', { params, raw: true });
-    const blob = await resp.blob();
-    const disposition = resp.headers.get('content-disposition') || '';
-    const name = disposition.match(/filename="?([^";]+)"?/)?.[1] || `logs.${format}`;
-    const url = URL.createObjectURL(blob);
-    const link = h('a', { href: url, download: name, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    notify(`Exported ${name} (${formatCount(Math.ceil(blob.size / 1024))} KB).`, 'ok');
-  } catch (err) {
-    notify(err.message);
-  } finally {
-    button.disabled = false;
-    fill(button, 'Export');
-  }
+attachExport($('#export'), $('#export-format'), {
+  api,
+  notify,
+  params: () => (state.live ? filterParams(state) : apiParams(state, timeWindow(state))),
 });
 
 // --- start -------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.auth.keys import KeyRing
+from services.auth.repository import TokenIssuer, bootstrap_admin
 from services.auth.rotation import KeyKeeper, KeySchedule
 from services.auth.routes import TokenRequest, router, well_known
-from services.auth.service import TokenIssuer, bootstrap_admin
 from services.auth.settings import AuthSettings
 from services.auth.state import AuthState
 from services.core.app import create_service_app

@@ -12,7 +12,7 @@ from fastapi.params import Depends
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from services.auth.service import exchange_client_credentials
+from services.auth.repository import exchange_client_credentials
 from services.auth.state import AuthService, AuthState
 from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors

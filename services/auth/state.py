@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.auth.keys import KeyRing
-from services.auth.service import TokenIssuer
+from services.auth.repository import TokenIssuer
 from services.auth.settings import AuthSettings
 from services.core.state import state_dependency
 

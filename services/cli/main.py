@@ -100,17 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.command == "provision":
-        from services.cli.stack import provision
+DEV_STACK_MISSING = """\
+`logserver {command}` runs the local dev stack, which this installation does not
+have ({module} is missing): it needs a source checkout with the devstack extra
+(`make install`, or `pip install -e '.[devstack]'`). The runtime image and an
+installed wheel carry only the services."""
 
-        for tool, path in provision().items():
+
+def _run_dev_stack(command: str) -> int:
+    """`provision` and `dev`: imported only here, so the rest works without them."""
+    try:
+        from services.cli import devstack, stack
+
+        if command == "dev":
+            import honcho.manager  # noqa: F401  (run_dev's process manager)
+    except ModuleNotFoundError as exc:
+        raise CliError(DEV_STACK_MISSING.format(command=command, module=exc.name)) from None
+    if command == "provision":
+        for tool, path in stack.provision().items():
             print(f"{tool}: {path}")
         return 0
-    if args.command == "dev":
-        from services.cli.devstack import run_dev
+    return devstack.run_dev()
 
-        return run_dev()
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in ("provision", "dev"):
+        return _run_dev_stack(args.command)
     from services.cli.token import default_url
 
     args.url = args.url or default_url()

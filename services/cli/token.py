@@ -15,9 +15,10 @@ import httpx
 
 from services.cli.admin import AdminClient
 from services.cli.errors import CliError
-from services.cli.stack import REPO
 
-DEV_ADMIN_CREDENTIALS = REPO / ".data" / "admin-credentials.json"
+# Where `logserver dev` saves its platform admin (services/cli/devstack.py), in the
+# source checkout; not imported from there: the dev stack is not in the runtime image.
+DEV_ADMIN_CREDENTIALS = Path(__file__).resolve().parents[2] / ".data" / "admin-credentials.json"
 
 
 def default_url() -> str:

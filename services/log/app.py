@@ -12,8 +12,8 @@ from services.core.tenantpolicy import TenantPolicies
 from services.log.admission import IngestAdmission
 from services.log.apidoc import document
 from services.log.batcher import IngestBatcher, sqs_sender
-from services.log.query import LogRepository
 from services.log.querygate import QueryGate
+from services.log.repository import LogRepository
 from services.log.routes import DIRECT_ROUTES, router
 from services.log.settings import LogSettings
 from services.log.shippers.routes import es_router, loki_router, otlp_router

@@ -36,7 +36,7 @@ from services.core.logfilters import (
     parse_time,
 )
 from services.log.export import FORMATS
-from services.log.query import INTERVALS, STATS_BY
+from services.log.repository import INTERVALS, STATS_BY
 
 MAX_SEARCH_LIMIT = 1000
 DEFAULT_SEARCH_LIMIT = 50

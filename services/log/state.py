@@ -13,8 +13,8 @@ from services.core.state import service_state, state_dependency
 from services.core.tenantpolicy import TenantPolicies
 from services.log.admission import IngestAdmission
 from services.log.batcher import IngestBatcher
-from services.log.query import LogRepository
 from services.log.querygate import QueryGate
+from services.log.repository import LogRepository
 from services.log.settings import LogSettings
 
 

@@ -6,17 +6,17 @@ from fastapi import FastAPI
 
 from services.core.app import create_service_app
 from services.core.state import clients, invalidations, set_service_state, startup_tasks
+from services.tenant.repository import TenantRepository
 from services.tenant.routes import router
 from services.tenant.settings import TenantSettings
 from services.tenant.state import TenantState
-from services.tenant.store import TenantStore
 
 
 def create_app(settings: TenantSettings | None = None) -> FastAPI:
     settings = settings or TenantSettings()
 
     async def startup(app: FastAPI) -> None:
-        store = TenantStore(
+        store = TenantRepository(
             clients(app).db,
             invalidations(app),
             settings.default_limits,

@@ -1,4 +1,4 @@
-"""HTTP routes of the tenant service: thin wrappers over :class:`TenantStore`."""
+"""HTTP routes of the tenant service: thin wrappers over :class:`TenantRepository`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.responses import Response
 from services.core.openapi import problem_response
 from services.core.responses import JSONResponse
 from services.core.security import TenantsManage
+from services.tenant.repository import TenantRepository, key_out
 from services.tenant.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -19,18 +20,17 @@ from services.tenant.schemas import (
     TenantPage,
     TenantUpdate,
 )
-from services.tenant.state import tenant_store
-from services.tenant.store import TenantStore, key_out
+from services.tenant.state import tenant_repository
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
 
-# The errors the store answers (services/tenant/store.py), for the OpenAPI document.
+# The errors the store answers (services/tenant/repository.py), for the OpenAPI document.
 NO_TENANT = {404: problem_response(404, "No such tenant (or API key).")}
 EXISTS = {409: problem_response(409, "A tenant with this key already exists.")}
 
 
-def _store(request: Request) -> TenantStore:
-    return tenant_store(request)
+def _store(request: Request) -> TenantRepository:
+    return tenant_repository(request)
 
 
 @router.post("", status_code=201, response_model=TenantOut, responses=EXISTS)

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from services.core.state import service_state
-from services.tenant.store import TenantStore
+from services.tenant.repository import TenantRepository
 
 
 @dataclass(frozen=True, slots=True)
 class TenantState:
-    store: TenantStore
+    store: TenantRepository
 
 
-def tenant_store(conn: HTTPConnection) -> TenantStore:
+def tenant_repository(conn: HTTPConnection) -> TenantRepository:
     return service_state(conn.app, TenantState).store

@@ -13,7 +13,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.core.app import create_service_app
-from services.core.logstore import ensure_log_indexes
+from services.core.repository import ensure_log_indexes
 from services.core.rollups import RollupWriter, backfill, compact, recover
 from services.core.state import clients, service_state, set_service_state, startup_tasks
 from services.worker.consumer import Consumer
@@ -90,7 +90,7 @@ def create_app(settings: WorkerSettings | None = None) -> FastAPI:
     async def shutdown(app: FastAPI) -> None:
         state = service_state(app, WorkerState)
         state.stop.set()
-        await state.consumer.stop(settings.shutdown_grace_seconds)
+        await state.consumer.close(settings.shutdown_grace_seconds)
         if state.dead_letters:
             state.dead_letters.cancel()
         if state.rollups:

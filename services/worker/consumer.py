@@ -15,23 +15,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
 from bson.errors import InvalidDocument
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.core import envelope, ring
 from services.core.clients import SqsQueues
-from services.core.logmodel import LOGS, document_to_api, wire_to_document
+from services.core.logmodel import LOGS, document_to_api
 from services.core.rollups import RollupWriter
+from services.worker.budget import ByteBudget
+from services.worker.messages import (
+    Decoded,
+    PoisonMessage,
+    open_message,
+    parse_message,
+    receive_count,
+)
 
 log = logging.getLogger(__name__)
+
 
 RECEIVED = Counter("logserver_worker_messages_received_total", "Queue messages received")
 STORED = Counter("logserver_worker_events_stored_total", "Events newly stored")
@@ -46,97 +53,11 @@ STORE_LATENCY = Histogram(
     "insert_many latency per batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-IN_HAND = Gauge(
-    "logserver_worker_batch_bytes", "Bytes of events the consumer holds parsed right now"
-)
 DUPLICATE_KEY = 11000
-
-
-class PoisonMessage(ValueError):
-    pass
 
 
 class _Unencodable(Exception):
     """The driver could not encode a document (e.g. an integer beyond 64 bits)."""
-
-
-def receive_count(message: dict[str, Any]) -> int:
-    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-
-
-@dataclass
-class Decoded:
-    receipt: str
-    message_id: str
-    tenant_id: str
-    events: list[dict[str, Any]]
-    docs: list[dict[str, Any]] = field(default_factory=list)
-    receives: int = 1
-
-
-def open_message(message: dict[str, Any]) -> tuple[dict[str, Any], envelope.Opened]:
-    """First step of decoding: the body opened, its events' size known, not parsed."""
-    try:
-        return message, envelope.open_body(message["Body"])
-    except envelope.EnvelopeError as exc:
-        raise PoisonMessage(str(exc)) from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
-
-
-def parse_message(message: dict[str, Any], opened: envelope.Opened) -> Decoded:
-    """Second step: the events parsed and turned into documents."""
-    try:
-        events = opened.events()
-        if not all(isinstance(e.get("id"), str) and e["id"] for e in events):
-            raise PoisonMessage("every event needs a non-empty string id")
-        docs = [wire_to_document(opened.tenant_id, e) for e in events]
-    except PoisonMessage:
-        raise
-    except envelope.EnvelopeError as exc:
-        raise PoisonMessage(str(exc)) from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PoisonMessage(f"{type(exc).__name__}: {exc}") from exc
-    return Decoded(
-        message["ReceiptHandle"],
-        message["MessageId"],
-        opened.tenant_id,
-        events,
-        docs,
-        receive_count(message),
-    )
-
-
-def decode(message: dict[str, Any]) -> Decoded:
-    return parse_message(*open_message(message))
-
-
-class ByteBudget:
-    """How many bytes of events the consumer loops may hold parsed at once.
-
-    A worker's memory grows with the events in hand (Python objects take several
-    times their JSON), so batches wait here for room rather than all parsing at
-    once; a batch larger than the whole budget runs alone, so none waits forever.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._room = asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, size: int) -> AsyncIterator[None]:
-        async with self._room:
-            await self._room.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
-            self.used += size
-            IN_HAND.set(self.used)
-        try:
-            yield
-        finally:
-            async with self._room:
-                self.used -= size
-                IN_HAND.set(self.used)
-                self._room.notify_all()
 
 
 class Consumer:
@@ -176,7 +97,7 @@ class Consumer:
         ]
         self._loops.append(asyncio.create_task(self._read_redrive(), name="consumer-redrive"))
 
-    async def stop(self, grace: float) -> None:
+    async def close(self, grace: float) -> None:
         """Finish the batches in hand (within ``grace`` s); abandon idle long polls."""
         self._stopping.set()
         if self._loops:
@@ -291,7 +212,7 @@ class Consumer:
 
         The batch is announced before the insert and its events are tagged with it: a
         worker killed between the insert and the count leaves markers that outlive the
-        lease, and the recovery counts their events (services/core/rollups.py). Only a
+        lease, and the recovery counts their events (services/core/rollups/maintenance.py). Only a
         failure to announce raises (nothing was stored then).
         """
         if not self.rollups or not docs:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
+import tomllib
+from pathlib import Path
 
 from .conftest import REPO
 
@@ -70,6 +73,77 @@ def test_dockerfile_installs_the_lock_then_the_project_without_deps():
     assert re.search(r"pip install --no-deps \.", text)
 
 
+# Dev tooling: what the dev, devstack and bench extras bring, never in the image.
+DEV_TOOLS = ("honcho", "pytest", "ruff", "locust", "playwright")
+DEV_STACK_MODULES = ("services/cli/stack", "services/cli/devstack.py")  # a package, a module
+
+
+def _lock_packages(path: Path) -> set[str]:
+    return {
+        line.split("==")[0].lower()
+        for line in path.read_text().splitlines()
+        if line and not line.startswith((" ", "#"))
+    }
+
+
+def test_image_installs_only_the_runtime_lock():
+    """Every `pip install -r` and every lock copied in names the runtime lock, no extra."""
+    builder = "\n".join(_stages(DOCKERFILE.read_text())["builder"][1])
+    assert re.findall(r"pip install[^\n]*?\s-r\s+(\S+)", builder) == ["requirements.runtime.lock"]
+    copied = re.findall(r"^COPY\s+(requirements\S*)", builder, re.MULTILINE)
+    assert copied == ["requirements.runtime.lock"]
+    assert not re.search(r"pip install[^\n]*\[", builder), "an extra is installed"
+    ignore = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert "requirements.lock" in ignore  # the full lock is not even in the build context
+
+
+def test_dev_tooling_is_an_extra_and_absent_from_the_runtime_lock():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    required = {re.split(r"[<>=\[ ]", dep)[0].lower() for dep in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    assert any(dep.startswith("honcho") for dep in extras["devstack"])
+    runtime = _lock_packages(REPO / "requirements.runtime.lock")
+    for tool in DEV_TOOLS:
+        assert tool not in required, tool
+        assert tool not in runtime, tool
+    assert required <= runtime, required - runtime
+    full = _lock_packages(REPO / "requirements.lock")  # what `make install` syncs
+    assert set(DEV_TOOLS) <= full
+
+
+def test_image_leaves_out_the_dev_stack_runner():
+    """The wheel excludes it, the builder deletes the source copy after the console build."""
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert set(DEV_STACK_MODULES) <= set(wheel["targets"]["wheel"]["exclude"])
+    builder = _stages(DOCKERFILE.read_text())["builder"][1]
+    steps = "\n".join(builder)
+    console = steps.index("python -m services.cli.console")
+    removal = re.search(r"rm\s+(?:-r\s+)?((?:services/\S+\s*)+)", steps)
+    assert removal and removal.start() > console, "removed after the console is built"
+    assert set(removal.group(1).split()) == set(DEV_STACK_MODULES)
+    assert steps.index("compileall") > removal.start()  # no byte code left of them
+
+
+def test_what_the_image_keeps_does_not_import_the_dev_stack_at_load_time():
+    """Only function-level (lazy) imports of the dev stack remain in the image's code."""
+    dev_modules = {m.removesuffix(".py").replace("/", ".") for m in DEV_STACK_MODULES}
+    dev_modules |= {"honcho"}
+    for path in (REPO / "services").rglob("*.py"):
+        if str(path.relative_to(REPO)).startswith(DEV_STACK_MODULES):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module level only
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                assert not any(name == mod or name.startswith(mod + ".") for mod in dev_modules), (
+                    f"{path.relative_to(REPO)} imports {name}"
+                )
+
+
 def test_console_stage_serves_the_built_files_as_non_root():
     stages = _stages(DOCKERFILE.read_text())
     names = list(stages)
@@ -100,7 +174,7 @@ def test_dockerignore_keeps_the_context_small():
     entries = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     for needed in (".venv", ".data", ".git", "tests", "benchmarks", "**/__pycache__"):
         assert needed in entries, needed
-    for kept in ("services", "pyproject.toml", "requirements.lock", "README.md"):
+    for kept in ("services", "pyproject.toml", "requirements.runtime.lock", "README.md"):
         assert kept not in entries, kept
 
 

@@ -12,7 +12,7 @@ from services.cli.stack import StackConfig
 from services.core.logmodel import LOGS
 from tests.integration.conftest import Api, bearer
 from tests.integration.helpers import ingest
-from tests.unit.core.test_logstore import every_query
+from tests.unit.core.test_repository import every_query
 
 pytestmark = pytest.mark.integration
 

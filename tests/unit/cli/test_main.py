@@ -6,10 +6,12 @@ Nothing here reaches a network: every case stops before a request is made.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from pathlib import Path
 
 import pytest
 
+import services.cli
 from services.cli import token as token_module
 from services.cli.errors import CliError
 from services.cli.main import build_parser, main
@@ -103,3 +105,33 @@ def test_tail_rejects_a_malformed_attr(capsys: pytest.CaptureFixture[str]) -> No
     code = main(["tail", "--client-id", "a", "--client-secret", "b", "--attr", "stage"])
     assert code == 1
     assert "key=value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "missing"),
+    [
+        ("dev", "services.cli.stack"),
+        ("provision", "services.cli.devstack"),
+        ("dev", "honcho.manager"),
+    ],
+)
+def test_dev_stack_commands_say_so_when_the_dev_stack_is_not_installed(
+    command: str, missing: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As in the runtime image: no dev stack modules, or no honcho (devstack extra)."""
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import` fail: not installed
+    for name in ("stack", "devstack"):
+        monkeypatch.delattr(services.cli, name, raising=False)
+    assert main([command]) == 1
+    err = capsys.readouterr().err
+    assert f"`logserver {command}` runs the local dev stack" in err
+    assert f"({missing} is missing)" in err and "devstack extra" in err
+
+
+def test_token_works_without_the_dev_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "services.cli.stack", None)
+    monkeypatch.delitem(sys.modules, "services.cli.token")
+    monkeypatch.delattr(services.cli, "token")
+    import services.cli.token as reloaded
+
+    assert reloaded.DEV_ADMIN_CREDENTIALS.name == "admin-credentials.json"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from jose import jwt
 
 from services.auth.keys import KeyRing
-from services.auth.service import TokenIssuer
+from services.auth.repository import TokenIssuer
 from services.core import tokens
 from services.core.errors import Unauthorized, Unavailable
 from services.core.principal import Principal

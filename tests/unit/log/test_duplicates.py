@@ -8,7 +8,7 @@ import random
 import orjson
 import pytest
 
-from services.cli.generate import EventGenerator
+from services.cli.synthetic import EventGenerator
 from services.log.duplicates import duplicate_key_errors, strings_in, strings_in_text
 
 

@@ -1,5 +1,6 @@
-"""decode() and Consumer.handle() against in-memory fakes of SQS, MongoDB and Redis,
-and the byte budget that bounds the events a worker holds."""
+"""decode() (services/worker/messages.py), the byte budget that bounds the events a
+worker holds (budget.py) and Consumer.handle() against in-memory fakes of SQS, MongoDB
+and Redis."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from services.core import envelope
-from services.worker.consumer import ByteBudget, Consumer, PoisonMessage, decode
+from services.worker.budget import ByteBudget
+from services.worker.consumer import Consumer
+from services.worker.messages import PoisonMessage, decode
 
 QUEUE_URL = "http://sqs.local/000000000000/logs"
 

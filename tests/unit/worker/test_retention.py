@@ -34,7 +34,7 @@ class FakeTenants:
 
 class FakeLogs:
     """Each delete lists the expired events (one per tenant here), then deletes those ids
-    (services/core/rollups.py:delete_counted); ``deletes`` holds the listing queries."""
+    (services/core/rollups/deletes.py:delete_counted); ``deletes`` holds the listing queries."""
 
     def __init__(self, on_delete=None) -> None:
         self.deletes: list[dict[str, Any]] = []

@@ -33,8 +33,8 @@ from services.core.credentials import (
 from services.core.errors import Conflict, Forbidden, NotFound
 from services.core.invalidation import Invalidation, InvalidationBus
 from services.core.limits import LIMIT_FIELDS, Limits
-from services.core.logstore import ensure_indexes
 from services.core.principal import Principal
+from services.core.repository import ensure_indexes
 from services.tenant.schemas import ApiKeyCreate, LimitsPatch, TenantCreate, TenantUpdate
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _require_platform(principal: Principal, action: str) -> None:
         raise Forbidden(f"Only a platform admin may {action}.")
 
 
-class TenantStore:
+class TenantRepository:
     def __init__(
         self,
         db: AsyncDatabase,

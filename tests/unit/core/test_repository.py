@@ -16,7 +16,7 @@ from services.core import ring
 from services.core.errors import NotFound
 from services.core.logfilters import EXACT_FIELDS, LogFilter, parse_params
 from services.core.logmodel import LOGS
-from services.core.logstore import INDEXED_FILTERS, LOG_INDEXES, log_indexes_for
+from services.core.repository import INDEXED_FILTERS, LOG_INDEXES, log_indexes_for
 from services.core.rollups import (
     PENDING,
     PENDING_INDEXES,
@@ -25,7 +25,7 @@ from services.core.rollups import (
     day_query,
     ranges_query,
 )
-from services.log.query import LogRepository, encode_cursor
+from services.log.repository import LogRepository, encode_cursor
 
 MONGODB = {"version": "7.0.14"}
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from jose import jwt
 
-from services.auth import service
+from services.auth import repository
 from services.auth.keys import KeyRing, Scheduled
-from services.auth.service import InvalidClient, TokenIssuer
+from services.auth.repository import InvalidClient, TokenIssuer
 
 NOW = int(time.time())
 
@@ -23,7 +23,7 @@ class FrozenTime:
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "time", FrozenTime)
+    monkeypatch.setattr(repository, "time", FrozenTime)
 
 
 @pytest.fixture

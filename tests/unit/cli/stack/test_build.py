@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -149,7 +150,7 @@ def no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
         "LOGSERVER_SQS_DLQ_NAME",
     ):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(stack.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
 
 
 def test_build_stack_writes_configs_and_process_list(tmp_path: Path, no_tools: None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.core.limits import Limits
+from services.tenant.repository import limit_changes, tenant_out
 from services.tenant.schemas import TenantUpdate
-from services.tenant.store import limit_changes, tenant_out
 
 DEFAULTS = Limits(100, 200, 1000, 0, 8, 0, 1000, 50)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # filtered, time-sorted page is an index walk with no in-memory sort; the time range
 # of a filter is a range on the sort key. One index per exact filter field, so any
 # single exact filter walks only its matches; combined filters use one of them and
-# filter the rest. tests/unit/core/test_logstore.py proves every query the
+# filter the rest. tests/unit/core/test_repository.py proves every query the
 # repository builds has its index here.
 INDEXED_FILTERS = (
     "level",

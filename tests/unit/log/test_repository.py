@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from services.core.errors import NotFound, ValidationFailed
-from services.log.query import LogRepository, decode_cursor, encode_cursor, roll_up
+from services.log.repository import LogRepository, decode_cursor, encode_cursor, roll_up
 
 
 def raw_cursor(value) -> str:
