@@ -34,7 +34,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from benchmarks.common import load_config, percentiles, write_summary
 from services.cli.generate import EventGenerator
-from services.core.logmodel import parse_iso
+from services.core.logs.model import parse_iso
 from services.log.shippers.loki import PushRequest
 
 PROTOCOLS = ("bulk", "bulk_basic", "otlp", "loki", "elastic")

@@ -1,6 +1,6 @@
 from services.auth.app import create_app
 from services.auth.settings import AuthSettings
-from services.core.app import run
+from services.core.web.app import run
 
 if __name__ == "__main__":
     settings = AuthSettings()

@@ -13,8 +13,8 @@ from services.auth.rotation import KeyKeeper, KeySchedule
 from services.auth.routes import TokenRequest, router, well_known
 from services.auth.settings import AuthSettings
 from services.auth.state import AuthState
-from services.core.app import create_service_app
-from services.core.state import (
+from services.core.web.app import create_service_app
+from services.core.web.state import (
     clients,
     readiness,
     service_state,

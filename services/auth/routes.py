@@ -16,16 +16,16 @@ from services.auth.repository import exchange_client_credentials
 from services.auth.state import AuthService, AuthState
 from services.core.apikeys import machine_credential
 from services.core.errors import BadRequest, ValidationFailed, validation_errors
-from services.core.openapi import REF, problem_response
 from services.core.principal import Principal
-from services.core.responses import JSONResponse
-from services.core.security import (
+from services.core.web.openapi import REF, problem_response
+from services.core.web.responses import JSONResponse
+from services.core.web.security import (
     Authenticated,
     bearer_from_header,
     token_from_websocket_protocols,
     verify_token,
 )
-from services.core.state import apikeys, clients
+from services.core.web.state import apikeys, clients
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 well_known = APIRouter(tags=["auth"])

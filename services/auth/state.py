@@ -11,7 +11,7 @@ from fastapi import Depends
 from services.auth.keys import KeyRing
 from services.auth.repository import TokenIssuer
 from services.auth.settings import AuthSettings
-from services.core.state import state_dependency
+from services.core.web.state import state_dependency
 
 
 @dataclass(frozen=True, slots=True)

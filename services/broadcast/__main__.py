@@ -1,6 +1,6 @@
 from services.broadcast.app import create_app
 from services.broadcast.settings import BroadcastSettings
-from services.core.app import run
+from services.core.web.app import run
 
 if __name__ == "__main__":
     settings = BroadcastSettings()

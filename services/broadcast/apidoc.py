@@ -19,8 +19,8 @@ from services.broadcast.stream import (
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
 )
-from services.core.logfilters import FILTER_PARAMS
-from services.core.openapi import problem_response
+from services.core.logs.filters import FILTER_PARAMS
+from services.core.web.openapi import problem_response
 
 CLOSE_CODES: dict[int, str] = {
     CLOSE_UNAUTHORIZED: "missing or invalid token; on an open stream: the token expired, "

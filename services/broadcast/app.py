@@ -9,12 +9,12 @@ from services.broadcast.hub import Hub
 from services.broadcast.routes import router
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.state import BroadcastState
-from services.core.app import create_service_app
 from services.core.limitstore import StoreGuard
-from services.core.ring import Rebuilds
+from services.core.logs.ring import Rebuilds
 from services.core.slots import SlotLeases
-from services.core.state import clients, invalidations, service_state, set_service_state
 from services.core.tenantpolicy import TenantPolicies
+from services.core.web.app import create_service_app
+from services.core.web.state import clients, invalidations, service_state, set_service_state
 
 
 def create_app(settings: BroadcastSettings | None = None) -> FastAPI:

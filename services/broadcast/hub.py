@@ -25,7 +25,7 @@ import orjson
 import redis.asyncio as redis
 from prometheus_client import Counter, Gauge
 
-from services.core.logfilters import LogFilter
+from services.core.logs.filters import LogFilter
 
 log = logging.getLogger(__name__)
 

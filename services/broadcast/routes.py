@@ -8,7 +8,7 @@ from fastapi import APIRouter, WebSocket
 
 from services.broadcast.state import BroadcastService
 from services.broadcast.stream import serve
-from services.core.logfilters import FILTER_DOCS, REPEATABLE
+from services.core.logs.filters import FILTER_DOCS, REPEATABLE
 
 router = APIRouter(prefix="/api/v1/logs", tags=["stream"])
 

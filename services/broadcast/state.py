@@ -11,10 +11,10 @@ from services.broadcast.hub import Hub
 from services.broadcast.settings import BroadcastSettings
 from services.core.clients import Clients
 from services.core.limitstore import StoreGuard
-from services.core.ring import Rebuilds
+from services.core.logs.ring import Rebuilds
 from services.core.slots import SlotLeases
-from services.core.state import state_dependency
 from services.core.tenantpolicy import TenantPolicies
+from services.core.web.state import state_dependency
 
 
 @dataclass(slots=True)

@@ -29,7 +29,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from services.broadcast.access import AccessWatch
 from services.broadcast.hub import Subscriber, events_frame
 from services.broadcast.state import BroadcastState
-from services.core import ring
 from services.core.errors import (
     BadRequest,
     Forbidden,
@@ -42,11 +41,12 @@ from services.core.errors import (
     ValidationFailed,
 )
 from services.core.limitstore import count_refusal, record_refusal
-from services.core.logfilters import LogFilter, ParsedParams, parse_params
+from services.core.logs import ring
+from services.core.logs.filters import LogFilter, ParsedParams, parse_params
 from services.core.metrics import LIMIT_UTILISATION
-from services.core.security import TenantScope, logs_read_scope, token_from_websocket_protocols
 from services.core.slots import Lease
-from services.core.state import credentials, invalidations
+from services.core.web.security import TenantScope, logs_read_scope, token_from_websocket_protocols
+from services.core.web.state import credentials, invalidations
 
 log = logging.getLogger(__name__)
 

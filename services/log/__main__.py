@@ -1,4 +1,4 @@
-from services.core.app import run
+from services.core.web.app import run
 from services.log.app import create_app
 from services.log.settings import LogSettings
 

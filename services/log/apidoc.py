@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.openapi import RouteDoc, describe
+from services.core.web.openapi import RouteDoc, describe
 from services.log.events import MAX_EVENT_BYTES
 from services.log.ingest import MAX_BULK_BYTES, MAX_BULK_EVENTS
 

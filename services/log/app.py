@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.core.app import create_service_app
 from services.core.limitstore import StoreGuard, limits_client
 from services.core.slots import SlotLeases
-from services.core.state import clients, invalidations, service_state, set_service_state
 from services.core.tenantpolicy import TenantPolicies
+from services.core.web.app import create_service_app
+from services.core.web.state import clients, invalidations, service_state, set_service_state
 from services.log.admission import IngestAdmission
 from services.log.apidoc import document
 from services.log.batcher import IngestBatcher, sqs_sender

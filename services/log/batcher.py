@@ -32,8 +32,8 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from services.core.envelope import encode
 from services.core.errors import Unavailable
+from services.core.logs.envelope import encode
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.core.logmodel import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
+from services.core.logs.model import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_MESSAGE_CHARS = 64 * 1024

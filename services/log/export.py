@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from services.core.logmodel import API_FIELDS, OBJECT_FIELDS
+from services.core.logs.model import API_FIELDS, OBJECT_FIELDS
 
 FORMATS = {
     "ndjson": "application/x-ndjson",

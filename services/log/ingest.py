@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
-from services.core.logmodel import iso_from_nanos
+from services.core.logs.model import iso_from_nanos
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
 from services.log.duplicates import duplicate_key_errors

@@ -9,7 +9,7 @@ message, rendered by the app's validation handler as the usual problem+json 422
 (``{"field": "limit", "message": "must be between 0 and 1000"}``).
 
 The filter itself is still parsed from the raw query string by
-:func:`~services.core.logfilters.parse_params` (shared with the live tail): it sees
+:func:`~services.core.logs.filters.parse_params` (shared with the live tail): it sees
 repeated parameters, ``attributes.<key>`` and names nobody declared, which are a
 422, never silently ignored.
 """
@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
 from services.core.errors import ValidationFailed
-from services.core.logfilters import (
+from services.core.logs.filters import (
     FILTER_DOCS,
     REPEATABLE,
     LogFilter,

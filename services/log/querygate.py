@@ -14,7 +14,7 @@
   them.
 
 The slots are held until the query ends, however it ends: answered, failed, timed
-out, or cancelled because its client went away (``services/core/disconnect.py``);
+out, or cancelled because its client went away (``services/core/web/disconnect.py``);
 an export's until its last byte was sent or its client left.
 """
 
@@ -31,7 +31,7 @@ import redis.asyncio as redis
 from services.core.errors import RateLimited, ServerBusy, ValidationFailed
 from services.core.limits import Limits
 from services.core.limitstore import StoreGuard, count_refusal, record_refusal
-from services.core.logfilters import LogFilter
+from services.core.logs.filters import LogFilter
 from services.core.metrics import LIMIT_UTILISATION
 from services.core.slots import SlotLeases
 

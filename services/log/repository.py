@@ -24,11 +24,11 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
-from services.core import ring
 from services.core.errors import NotFound, QueryTimeout, ValidationFailed
-from services.core.logfilters import LogFilter
-from services.core.logmodel import LOGS, doc_id, document_to_api
-from services.core.rollups import (
+from services.core.logs import ring
+from services.core.logs.filters import LogFilter
+from services.core.logs.model import LOGS, doc_id, document_to_api
+from services.core.logs.rollups import (
     PENDING,
     ROLLUPS,
     answerable,

@@ -1,6 +1,6 @@
 """HTTP routes of the log service: parse, authorize (declared), call, shape the reply.
 
-Every route is tenant-scoped: it takes a :class:`~services.core.security.TenantScope`
+Every route is tenant-scoped: it takes a :class:`~services.core.web.security.TenantScope`
 (``scope: TenantLogsRead``...), its parsed query (services/log/params.py) and the
 service's objects (``log: LogService``, services/log/state.py) as dependencies.
 """
@@ -17,14 +17,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from services.core.direct import DirectEndpoint
-from services.core.disconnect import cancel_on_disconnect
 from services.core.errors import Unavailable
 from services.core.limits import Limits
 from services.core.limitstore import read_usage, record_refusal
-from services.core.logfilters import LogFilter
-from services.core.responses import JSONResponse
-from services.core.security import (
+from services.core.logs.filters import LogFilter
+from services.core.web.direct import DirectEndpoint
+from services.core.web.disconnect import cancel_on_disconnect
+from services.core.web.responses import JSONResponse
+from services.core.web.security import (
     TenantAnyRole,
     TenantLogsDelete,
     TenantLogsExport,
@@ -32,7 +32,7 @@ from services.core.security import (
     TenantLogsWrite,
     logs_write_scope,
 )
-from services.core.state import clients
+from services.core.web.state import clients
 from services.log.events import MAX_EVENT_BYTES
 from services.log.export import FORMATS, render
 from services.log.ingest import (
@@ -127,7 +127,7 @@ async def _direct_ingest_events(request: Request) -> Response:
 
 
 # The two ingest routes, served without FastAPI's dependency solving (the hot path:
-# services/core/direct.py); the same handlers, given what their dependencies give:
+# services/core/web/direct.py); the same handlers, given what their dependencies give:
 # the same tenant-scoped check (plain calls of the dependency functions).
 DIRECT_ROUTES: dict[tuple[str, str], DirectEndpoint] = {
     ("POST", "/api/v1/logs"): _direct_ingest_event,

@@ -9,8 +9,8 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from services.core.limitstore import StoreGuard
-from services.core.state import service_state, state_dependency
 from services.core.tenantpolicy import TenantPolicies
+from services.core.web.state import service_state, state_dependency
 from services.log.admission import IngestAdmission
 from services.log.batcher import IngestBatcher
 from services.log.querygate import QueryGate

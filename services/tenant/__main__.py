@@ -1,4 +1,4 @@
-from services.core.app import run
+from services.core.web.app import run
 from services.tenant.app import create_app
 from services.tenant.settings import TenantSettings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.core.app import create_service_app
-from services.core.state import clients, invalidations, set_service_state, startup_tasks
+from services.core.web.app import create_service_app
+from services.core.web.state import clients, invalidations, set_service_state, startup_tasks
 from services.tenant.repository import TenantRepository
 from services.tenant.routes import router
 from services.tenant.settings import TenantSettings

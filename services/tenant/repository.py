@@ -20,7 +20,6 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.core import ring
 from services.core.credentials import (
     API_KEYS,
     TENANT_ACTIVE,
@@ -33,8 +32,9 @@ from services.core.credentials import (
 from services.core.errors import Conflict, Forbidden, NotFound
 from services.core.invalidation import Invalidation, InvalidationBus
 from services.core.limits import LIMIT_FIELDS, Limits
+from services.core.logs import ring
+from services.core.logs.repository import ensure_indexes
 from services.core.principal import Principal
-from services.core.repository import ensure_indexes
 from services.tenant.schemas import ApiKeyCreate, LimitsPatch, TenantCreate, TenantUpdate
 
 log = logging.getLogger(__name__)

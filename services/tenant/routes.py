@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from services.core.openapi import problem_response
-from services.core.responses import JSONResponse
-from services.core.security import TenantsManage
+from services.core.web.openapi import problem_response
+from services.core.web.responses import JSONResponse
+from services.core.web.security import TenantsManage
 from services.tenant.repository import TenantRepository, key_out
 from services.tenant.schemas import (
     ApiKeyCreate,

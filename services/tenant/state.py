@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from services.core.state import service_state
+from services.core.web.state import service_state
 from services.tenant.repository import TenantRepository
 
 

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.core.app import create_service_app
-from services.core.repository import ensure_log_indexes
-from services.core.rollups import RollupWriter, backfill, compact, recover
-from services.core.state import clients, service_state, set_service_state, startup_tasks
+from services.core.logs.repository import ensure_log_indexes
+from services.core.logs.rollups import RollupWriter, backfill, compact, recover
+from services.core.web.app import create_service_app
+from services.core.web.state import clients, service_state, set_service_state, startup_tasks
 from services.worker.consumer import Consumer
 from services.worker.deadletters import watch_dead_letters
 from services.worker.lease import Lease, holder_id

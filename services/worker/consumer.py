@@ -24,10 +24,10 @@ from prometheus_client import Counter, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.core import envelope, ring
 from services.core.clients import SqsQueues
-from services.core.logmodel import LOGS, document_to_api
-from services.core.rollups import RollupWriter
+from services.core.logs import envelope, ring
+from services.core.logs.model import LOGS, document_to_api
+from services.core.logs.rollups import RollupWriter
 from services.worker.budget import ByteBudget
 from services.worker.messages import (
     Decoded,
@@ -212,8 +212,9 @@ class Consumer:
 
         The batch is announced before the insert and its events are tagged with it: a
         worker killed between the insert and the count leaves markers that outlive the
-        lease, and the recovery counts their events (services/core/rollups/maintenance.py). Only a
-        failure to announce raises (nothing was stored then).
+        lease, and the recovery counts their events
+        (services/core/logs/rollups/maintenance.py). Only a failure to announce raises
+        (nothing was stored then).
         """
         if not self.rollups or not docs:
             return await self._store(decoded)

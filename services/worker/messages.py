@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.core import envelope
-from services.core.logmodel import wire_to_document
+from services.core.logs import envelope
+from services.core.logs.model import wire_to_document
 
 
 class PoisonMessage(ValueError):

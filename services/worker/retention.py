@@ -38,10 +38,10 @@ from prometheus_client import Counter, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from services.core import ring
 from services.core.credentials import TENANTS
 from services.core.errors import Conflict
-from services.core.rollups import delete_counted, tenant_lock
+from services.core.logs import ring
+from services.core.logs.rollups import delete_counted, tenant_lock
 from services.core.tenantpolicy import retention_of
 
 log = logging.getLogger(__name__)

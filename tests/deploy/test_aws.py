@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from services.broadcast.settings import BroadcastSettings
-from services.core.app import KEEP_ALIVE_SECONDS
 from services.core.settings import CoreSettings
+from services.core.web.app import KEEP_ALIVE_SECONDS
 from services.worker.app import RETENTION_STOP_SECONDS
 from services.worker.settings import WorkerSettings
 

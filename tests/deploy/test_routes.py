@@ -209,7 +209,7 @@ def test_gateway_drops_idle_upstream_connections_before_the_services_do(repo):
     """Else nginx reuses a connection uvicorn just closed and answers a POST with 502."""
     import re
 
-    from services.core.app import KEEP_ALIVE_SECONDS
+    from services.core.web.app import KEEP_ALIVE_SECONDS
 
     template = (repo / "docker" / "nginx.conf.template").read_text()
     upstreams = re.findall(r"^\s*upstream (\w+)\s*\{(.*)\}\s*$", template, re.MULTILINE)

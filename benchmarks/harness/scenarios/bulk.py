@@ -33,8 +33,8 @@ def raw_insert_rate(r: Runner) -> dict[str, Any] | None:
     from pymongo import MongoClient
 
     from services.cli.generate import EventGenerator
-    from services.core.logmodel import wire_to_document
-    from services.core.repository import log_indexes_for
+    from services.core.logs.model import wire_to_document
+    from services.core.logs.repository import log_indexes_for
     from services.log.events import normalize
 
     gen = EventGenerator(r.p.seed + 99)

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from services.core.errors import BadRequest
-from services.core.logmodel import parse_level
+from services.core.logs.model import parse_level
 from services.log.ingest import Refused
 
 VERSION = "8.17.0"  # what GET / reports: clients and shippers accept 8.x

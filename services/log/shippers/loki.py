@@ -31,7 +31,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, ti
 from google.protobuf.message import DecodeError, Message
 
 from services.core.errors import BadRequest
-from services.core.logmodel import iso_from_nanos, parse_level
+from services.core.logs.model import iso_from_nanos, parse_level
 from services.log.compression import unsnappy
 from services.log.ingest import Refused
 

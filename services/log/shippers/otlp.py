@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from services.core.errors import BadRequest
-from services.core.logmodel import iso_from_nanos, parse_level
+from services.core.logs.model import iso_from_nanos, parse_level
 from services.log.ingest import Refused
 
 RECORD_ID = "log.record.uid"

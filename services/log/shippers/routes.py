@@ -25,8 +25,8 @@ from services.core.errors import (
     UnsupportedMediaType,
 )
 from services.core.principal import Principal
-from services.core.responses import JSONResponse
-from services.core.security import LogsWrite, TenantLogsWrite, scope_to_tenant
+from services.core.web.responses import JSONResponse
+from services.core.web.security import LogsWrite, TenantLogsWrite, scope_to_tenant
 from services.log.ingest import MAX_BULK_BYTES, Refused, ingest_records, now_iso, read_body
 from services.log.shippers import elastic, loki, otlp
 from services.log.state import LogService, LogState

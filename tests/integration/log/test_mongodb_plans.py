@@ -9,7 +9,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.cli.stack import StackConfig
-from services.core.logmodel import LOGS
+from services.core.logs.model import LOGS
 from tests.integration.conftest import Api, bearer
 from tests.integration.helpers import ingest
 from tests.unit.core.test_repository import every_query

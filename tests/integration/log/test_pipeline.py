@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.cli.stack import ProcessGroup, StackConfig
-from services.core import envelope
+from services.core.logs import envelope
 from tests.integration.conftest import Api, bearer
 from tests.integration.helpers import eventually, ingest, sqs_client, stored_total
 

@@ -426,7 +426,7 @@ async def test_explain_shows_how_the_storage_answers(api: Api, populated, cfg) -
     `_id`; there other filters run in Go (docs/architecture.md#backends), as this test states."""
     from pymongo import AsyncMongoClient
 
-    from services.core.logfilters import parse_params
+    from services.core.logs.filters import parse_params
 
     tenant, _ = populated
     client = AsyncMongoClient(cfg.mongodb_url)

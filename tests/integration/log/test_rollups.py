@@ -14,8 +14,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.cli.stack import ProcessGroup, StackConfig
-from services.core.logmodel import LEVEL_NO, iso
-from services.core.rollups import PENDING
+from services.core.logs.model import LEVEL_NO, iso
+from services.core.logs.rollups import PENDING
 from tests.integration.conftest import Api, bearer
 from tests.integration.helpers import eventually
 

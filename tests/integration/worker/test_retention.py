@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 
 from services.cli.stack import ProcessGroup, StackConfig
 from services.core.credentials import TENANTS
-from services.core.logmodel import LOGS
+from services.core.logs.model import LOGS
 from tests.integration.helpers import (
     create_queue_pair,
     eventually,

@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 
 from services.auth.routes import router
-from services.core.app import install_error_handlers
 from services.core.errors import Unauthorized
 from services.core.principal import Principal
+from services.core.web.app import install_error_handlers
 
 PROBLEM = "application/problem+json"
 VIEWER = Principal(sub="k-1", tenant_claim="acme", role="viewer", jti="j", expires_at=2**31)

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from services.broadcast.hub import Hub, Subscriber, events_frame
-from services.core.logfilters import LogFilter
+from services.core.logs.filters import LogFilter
 
 
 def event(event_id: str, level: str = "INFO", **extra: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ WebSocket routes out of OpenAPI)."""
 from __future__ import annotations
 
 from services.broadcast.routes import STREAM_PARAMETERS
-from services.core.logfilters import FILTER_PARAMS
+from services.core.logs.filters import FILTER_PARAMS
 
 
 def test_the_stream_parameters_are_described() -> None:

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from services.broadcast.apidoc import CLOSE_CODES
 from services.cli.apidocs import _apps, merge, merged_spec
-from services.core.logfilters import FILTER_PARAMS
+from services.core.logs.filters import FILTER_PARAMS
 from tests.deploy.conftest import k8s_routes
 
 METHODS = ("get", "put", "post", "delete", "patch", "head")

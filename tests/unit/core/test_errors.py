@@ -10,7 +10,6 @@ import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
-from services.core.app import install_error_handlers
 from services.core.errors import (
     PROBLEM_BASE,
     BadRequest,
@@ -26,6 +25,7 @@ from services.core.errors import (
     http_status_problem,
     validation_errors,
 )
+from services.core.web.app import install_error_handlers
 
 PROBLEM = "application/problem+json"
 SECRET = "sk_live_TOPSECRET_9f8e7d"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.core.logfilters import FILTER_PARAMS
+from services.core.logs.filters import FILTER_PARAMS
 from services.log.app import create_app
 from services.log.settings import LogSettings
 

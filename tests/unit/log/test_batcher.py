@@ -11,8 +11,8 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from services.core import envelope
 from services.core.errors import Unavailable
+from services.core.logs import envelope
 from services.log import batcher as batcher_mod
 from services.log.batcher import IngestBatcher, pack
 from tests.support.fakes import WatchedSemaphore

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from services.core.logmodel import OBJECT_FIELDS, STRING_FIELDS
+from services.core.logs.model import OBJECT_FIELDS, STRING_FIELDS
 from services.log.events import (
     MAX_DEPTH,
     MAX_FIELD_CHARS,

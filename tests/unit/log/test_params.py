@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.core.app import install_error_handlers
+from services.core.web.app import install_error_handlers
 from services.log.params import CleanupQuery, ExportQuery, SearchQuery, StatsQuery
 
 

@@ -10,7 +10,7 @@ import pytest
 from services.core.errors import RateLimited, ServerBusy
 from services.core.limits import Limits
 from services.core.limitstore import StoreGuard
-from services.core.logfilters import LogFilter
+from services.core.logs.filters import LogFilter
 from services.core.slots import Lease
 from services.log.querygate import QueryGate, QueryRangeTooWide, check_range
 from tests.support.fakes import WatchedSemaphore

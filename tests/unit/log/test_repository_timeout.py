@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import ExecutionTimeout
 
 from services.core.errors import QueryTimeout
-from services.core.logfilters import parse_params
+from services.core.logs.filters import parse_params
 from services.log.repository import LogRepository
 
 
@@ -53,7 +53,7 @@ class Logs:
 
 
 def repo(logs: Logs, seconds: float = 2.5) -> LogRepository:
-    # the event path: rollups are covered by tests/unit/core/rollups/
+    # the event path: rollups are covered by tests/unit/core/logs/rollups/
     return LogRepository({"logs": logs}, query_timeout_seconds=seconds, use_rollups=False)  # type: ignore[arg-type]
 
 

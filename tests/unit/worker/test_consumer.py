@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect, BulkWriteError
 
-from services.core import envelope
+from services.core.logs import envelope
 from services.worker.budget import ByteBudget
 from services.worker.consumer import Consumer
 from services.worker.messages import PoisonMessage, decode

@@ -13,8 +13,8 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError, ExecutionTimeout
 
 from services.core.credentials import TENANTS
-from services.core.logmodel import LOGS
-from services.core.rollups import PENDING, ROLLUPS
+from services.core.logs.model import LOGS
+from services.core.logs.rollups import PENDING, ROLLUPS
 from services.worker.retention import TENANTS_PER_DELETE, Sweeper, sweep
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
@@ -34,7 +34,8 @@ class FakeTenants:
 
 class FakeLogs:
     """Each delete lists the expired events (one per tenant here), then deletes those ids
-    (services/core/rollups/deletes.py:delete_counted); ``deletes`` holds the listing queries."""
+    (services/core/logs/rollups/deletes.py:delete_counted); ``deletes`` holds the listing
+    queries."""
 
     def __init__(self, on_delete=None) -> None:
         self.deletes: list[dict[str, Any]] = []

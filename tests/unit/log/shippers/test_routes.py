@@ -20,10 +20,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from services.core.apikeys import MachineCredential
-from services.core.app import install_error_handlers
 from services.core.errors import NotFound, Unauthorized
 from services.core.principal import Principal
-from services.core.state import set_service_state
+from services.core.web.app import install_error_handlers
+from services.core.web.state import set_service_state
 from services.log.shippers.routes import es_router, loki_router, otlp_router
 from services.log.state import LogState
 from tests.support.fakes import FakePolicies
