@@ -8,10 +8,11 @@ model: this is the hottest path of ingest, and each error must name its field.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.core.logmodel import OBJECT_FIELDS, STORED_DOT, STRING_FIELDS, iso, parse_level
@@ -98,10 +99,12 @@ class TimeWindow:
         self._bounds: tuple[str | None, str] | None = None
 
     def _compute(self) -> tuple[str | None, str]:
-        now = datetime.fromisoformat(self.received_at)
+        # Whole days move only the date of a UTC time: the bounds are the received
+        # time with another date, and the dates of one day's requests are reused.
+        day, time_of_day = self.received_at[:10], self.received_at[10:]
         days = self.retention_days
-        oldest = iso(now - timedelta(days=days)) if days > 0 else None
-        self._bounds = (oldest, iso(now + MAX_FUTURE))
+        oldest = _shift_day(day, -days) + time_of_day if days > 0 else None
+        self._bounds = (oldest, _shift_day(day, MAX_FUTURE.days) + time_of_day)
         return self._bounds
 
     @property
@@ -128,6 +131,12 @@ class TimeWindow:
                 f"clock (latest accepted now: {newest}); check the sender's clock "
                 "and time zone",
             )
+
+
+@functools.lru_cache(maxsize=1024)
+def _shift_day(day: str, days: int) -> str:
+    """The ``YYYY-MM-DD`` date ``days`` days from ``day``'s (as :func:`iso` writes it)."""
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
 def new_event_id(now_ms: int | None = None) -> str:
