@@ -146,6 +146,16 @@ class CredentialStatus:
         if status.problem:
             raise NotFound(status.problem)
 
+    def known_active(self, principal: Principal) -> bool:
+        """Whether a fresh cached answer says the token's key and tenant are active: the
+        hot path's check, without a coroutine (else :meth:`ensure_active` decides)."""
+        status = self._cache.get((principal.sub, principal.tenant_claim))
+        return (
+            status is not None
+            and status.problem is None
+            and time.monotonic() - status.checked_at < self.ttl
+        )
+
     async def ensure_active(self, principal: Principal) -> None:
         """The token's API key is not revoked and its tenant is active, else 401."""
         cache_key = (principal.sub, principal.tenant_claim)

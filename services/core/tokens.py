@@ -115,6 +115,10 @@ class TokenVerifier:
             raise Unauthorized("The token was signed with an unknown key.")
         return key
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not expired (no await), or None."""
+        return self.cache.get(token, time.time())
+
     async def verify(self, token: str) -> Principal:
         cached = self.cache.get(token, time.time())
         if cached is not None:

@@ -36,7 +36,7 @@ from services.core.settings import CoreSettings
 from services.core.tokens import JwksSource, TokenVerifier
 from services.core.web import openapi
 from services.core.web.background import StartupTasks
-from services.core.web.direct import DirectEndpoint, DirectRoutes
+from services.core.web.direct import DirectEndpoint, DirectRoutes, FrontDoor
 from services.core.web.health import Readiness
 from services.core.web.middleware import (
     RequestContextMiddleware,
@@ -308,15 +308,18 @@ def create_service_app(
         # request (≈ 5 % of an ingest request's CPU); metrics go to Prometheus instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    context = {
+        "service": name,
+        "access_log": settings.access_log,
+        "slow_ms": settings.access_log_slow_ms,
+    }
     if direct_routes:
         # Added first, so it runs inside RequestContextMiddleware (ids, metrics, 500s).
         app.add_middleware(DirectRoutes, routes=direct_routes)
-    app.add_middleware(
-        RequestContextMiddleware,
-        service=name,
-        access_log=settings.access_log,
-        slow_ms=settings.access_log_slow_ms,
-    )
+        # What run() serves: the same chain, ahead of FastAPI's own middleware.
+        chain = RequestContextMiddleware(DirectRoutes(app, direct_routes), **context)
+        app.state.front_door = FrontDoor(app, chain, direct_routes)
+    app.add_middleware(RequestContextMiddleware, **context)
     install_error_handlers(app)
     app.include_router(ops_router(documented=document_ops))
     for router in routers:
@@ -348,7 +351,7 @@ def run(app_factory: Callable[[], FastAPI], settings: CoreSettings, **server: An
     app = app_factory()
     tune_gc()
     uvicorn.run(
-        app,
+        getattr(app.state, "front_door", app),  # (services/core/web/direct.py)
         host=settings.host,
         port=settings.port,
         # The stock asyncio loop, not uvloop: under a thousand concurrent clients

@@ -18,6 +18,9 @@ VIEWER = Principal(sub="k-1", tenant_claim="acme", role="viewer", jti="j", expir
 
 
 class FakeVerifier:
+    def cached(self, token: str) -> Principal | None:
+        return None  # always the awaited path
+
     async def verify(self, token: str) -> Principal:
         if token == "t-viewer":
             return VIEWER
@@ -25,6 +28,9 @@ class FakeVerifier:
 
 
 class FakeCredentials:
+    def known_active(self, principal: Principal) -> bool:
+        return False  # always the awaited path
+
     async def ensure_active(self, principal: Principal) -> None:
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,13 @@ from services.core.errors import RateLimited
 from services.core.limits import Limits
 from services.core.limitstore import StoreGuard
 from services.core.metrics import LIMITS_UNENFORCED, REFUSED
-from services.log.admission import Decision, IngestAdmission, refusal, script_args
+from services.log.admission import (
+    Decision,
+    IngestAdmission,
+    batch_args,
+    refusal,
+    script_args,
+)
 
 LIMITS = Limits(
     ingest_events_per_second=10,
@@ -157,3 +164,60 @@ async def test_a_daily_quota_refusal_lets_a_smaller_request_try() -> None:
 
 async def _limits(tenant: str) -> Limits:
     return LIMITS
+
+
+def test_a_batch_adds_each_further_request_after_the_limits() -> None:
+    args = batch_args(LIMITS, [(7, 900), (1, 10), (3, 30)])
+    assert args[:10] == script_args(LIMITS, events=7, size=900)
+    assert args[10:] == [1, 10, 3, 30]
+
+
+def test_a_batch_reply_holds_one_decision_per_request() -> None:
+    reply = [1, b"", b"0", b"1", b"2", 0, b"daily_events", b"60", b"1", b"2"]
+    first, second = Decision.from_replies(reply)
+    assert first.admitted and not second.admitted and second.limit == "daily_events"
+
+
+async def test_concurrent_requests_of_a_tenant_share_one_call_and_get_their_own_answer() -> None:
+    script = FakeScript(
+        [1, b"", b"0", b"1", b"2", 0, b"ingest_events_per_second", b"0.5", b"1", b"2"] * 2
+    )
+    gate = admission(script)
+    first = await gate.admit("acme", 1, 10)  # alone: its own call
+    assert first is None and len(script.calls) == 1
+    script.reply = [1, b"", b"0", b"1", b"2", 0, b"ingest_events_per_second", b"0.5", b"1", b"2"]
+    results = await asyncio.gather(
+        gate.admit("acme", 2, 20), gate.admit("acme", 30, 300), return_exceptions=True
+    )
+    assert len(script.calls) == 2  # both requests in one call...
+    assert script.calls[1][1][:2] == [2, 20] and script.calls[1][1][10:] == [30, 300]
+    assert results[0] is None and isinstance(results[1], RateLimited)  # ...each its answer
+
+
+async def test_requests_arriving_during_a_call_are_decided_together_by_the_next() -> None:
+    release, called = asyncio.Event(), asyncio.Event()
+
+    class SlowScript(FakeScript):
+        async def __call__(self, keys: list[str], args: list[Any]) -> list[Any]:
+            self.calls.append((keys, args))
+            called.set()
+            await release.wait()
+            return [1, b"", b"0", b"1", b"2"] * (1 + (len(args) - 10) // 2)
+
+    script = SlowScript()
+    gate = admission(script)
+    first = asyncio.ensure_future(gate.admit("acme", 1, 10))
+    await called.wait()  # the first call is in flight
+    later = [asyncio.ensure_future(gate.admit("acme", 1, 10)) for _ in range(5)]
+    other = asyncio.ensure_future(gate.admit("other", 1, 10))  # another tenant: its own call
+    release.set()
+    await asyncio.gather(first, *later, other)
+    assert len(script.calls) == 3
+    assert sorted(len(args) for _, args in script.calls) == [10, 10, 18]
+
+
+async def test_redis_away_lets_every_request_of_a_batch_through_and_counts_each() -> None:
+    before = LIMITS_UNENFORCED.labels("test", "ingest")._value.get()
+    gate = admission(FakeScript(error=ConnectionError("down")))
+    await asyncio.gather(*(gate.admit("acme", 10**6, 10**9) for _ in range(3)))
+    assert LIMITS_UNENFORCED.labels("test", "ingest")._value.get() == before + 3

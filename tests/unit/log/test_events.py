@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 
-from services.core.logs.model import OBJECT_FIELDS, STRING_FIELDS
+from services.core.logs.model import OBJECT_FIELDS, STRING_FIELDS, iso
 from services.log.events import (
     MAX_DEPTH,
     MAX_FIELD_CHARS,
+    MAX_FUTURE,
     MAX_ID_CHARS,
     MAX_KEYS,
     MAX_MESSAGE_CHARS,
@@ -624,3 +626,17 @@ def error_of_in(raw, window: TimeWindow) -> EventError:
     with pytest.raises(EventError) as info:
         normalize(raw, NOW, window)
     return info.value
+
+
+@pytest.mark.parametrize(
+    "received",
+    ["2024-02-29T00:00:00.000Z", "2026-12-31T23:59:59.999Z", "2026-03-01T01:02:03.004Z"],
+)
+@pytest.mark.parametrize("days", [0, 1, 30, 365, 3650])
+def test_the_window_bounds_are_the_received_time_moved_by_whole_days(
+    received: str, days: int
+) -> None:
+    window = TimeWindow(received, days)
+    now = datetime.fromisoformat(received)
+    assert window.oldest == (iso(now - timedelta(days=days)) if days else None)
+    assert window.newest == iso(now + MAX_FUTURE)

@@ -10,10 +10,11 @@ from fastapi import FastAPI, Request
 from prometheus_client import REGISTRY
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from services.core.errors import LogServerError, ValidationFailed
 from services.core.web.app import install_error_handlers
-from services.core.web.direct import DirectRoutes, find_handler
+from services.core.web.direct import DirectRoutes, FrontDoor, find_handler
 from services.core.web.middleware import RequestContextMiddleware
 from services.core.web.responses import JSONResponse
 
@@ -29,10 +30,20 @@ async def _accept(request: Request) -> Response:
     return JSONResponse({"direct": True, "bytes": len(body)}, status_code=202)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+ROUTES = {("POST", "/ingest"): _accept}
+
+
+@pytest.fixture(params=["inside-fastapi", "front-door"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The direct routes as a middleware inside the app (what tests calling the app get)
+    and ahead of it, in the FrontDoor the server runs: answered alike."""
     app = FastAPI()
-    app.add_middleware(DirectRoutes, routes={("POST", "/ingest"): _accept})
+    served: ASGIApp = app
+    if request.param == "inside-fastapi":
+        app.add_middleware(DirectRoutes, routes=ROUTES)
+    else:
+        chain = RequestContextMiddleware(DirectRoutes(app, ROUTES), service=SERVICE)
+        served = FrontDoor(app, chain, ROUTES)
     app.add_middleware(RequestContextMiddleware, service=SERVICE)
     install_error_handlers(app)
 
@@ -40,7 +51,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     async def declared(request: Request) -> Response:
         return JSONResponse({"direct": False})
 
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=served, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
 

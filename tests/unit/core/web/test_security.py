@@ -74,6 +74,9 @@ def test_token_from_websocket_protocols(header: str | None, expected: str | None
 
 
 class FakeVerifier:
+    def cached(self, token: str) -> Principal | None:
+        return None  # always the awaited path
+
     def __init__(self, tokens: dict[str, Principal]) -> None:
         self.tokens = tokens
 
@@ -85,6 +88,9 @@ class FakeVerifier:
 
 
 class FakeCredentials:
+    def known_active(self, principal: Principal) -> bool:
+        return False  # always the awaited path
+
     def __init__(self) -> None:
         self.revoked: set[str] = set()
         self.checked: list[str] = []
