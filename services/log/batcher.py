@@ -146,6 +146,11 @@ class IngestBatcher:
         await self._admit(tenant_id, len(events), size)
         try:
             await self._queue(tenant_id, events)
+        except PartlyQueued as exc:
+            if self._refund is not None:
+                missing = [e for a, b in exc.not_accepted for e in events[a : b + 1]]
+                await self._refund(tenant_id, len(missing), sum(len(e) for e in missing))
+            raise
         except Unavailable:
             if self._refund is not None:
                 await self._refund(tenant_id, len(events), size)
@@ -237,16 +242,44 @@ class IngestBatcher:
                     req.future.set_exception(_queue_unavailable())
 
     async def _send_messages(self, messages: list[_Message]) -> None:
+        """Send one request's messages (its events in order, split); all or raise.
+
+        Messages SQS accepted cannot be taken back: if some were, the error says which
+        events will be stored (:class:`PartlyQueued`), so the client does not resend
+        them believing nothing was accepted.
+        """
+        total = sum(len(msg.events) for msg in messages)
+        missing: list[tuple[int, int]] = []  # [start, end) of the events not queued
+        start = 0
         for batch in self._to_batches(messages):
             async with self._in_flight:
                 try:
                     results = await self._send_with_retry(batch)
-                except Exception as exc:
-                    raise _queue_unavailable() from exc
-            if not all(results):
-                raise _queue_unavailable()
-            for msg in batch:
-                INGESTED.labels(msg.tenant_id).inc(len(msg.events))
+                except Exception:
+                    log.warning("queue send failed", exc_info=True)
+                    results = [False] * len(batch)
+            for msg, ok in zip(batch, results, strict=True):
+                end = start + len(msg.events)
+                if ok:
+                    INGESTED.labels(msg.tenant_id).inc(len(msg.events))
+                elif missing and missing[-1][1] == start:
+                    missing[-1] = (missing[-1][0], end)
+                else:
+                    missing.append((start, end))
+                start = end
+            if missing:
+                break  # later messages are not sent: the rest is missing
+        if not missing:
+            return
+        if start < total:
+            if missing[-1][1] == start:
+                missing[-1] = (missing[-1][0], total)
+            else:
+                missing.append((start, total))
+        not_queued = sum(end - begin for begin, end in missing)
+        if not_queued == total:
+            raise _queue_unavailable()
+        raise PartlyQueued(total - not_queued, total, missing)
 
     async def _send_with_retry(self, batch: list[_Message], attempts: int = 3) -> list[bool]:
         """Send; entries SQS reports as failed are retried, the rest are not re-sent."""
@@ -267,6 +300,29 @@ class IngestBatcher:
             if attempt + 1 < attempts:
                 await asyncio.sleep(0.05 * (attempt + 1))
         return results
+
+
+class PartlyQueued(Unavailable):
+    """503 for a request split over several queue messages of which only some were
+    accepted: those events will be stored, the others not. A retry with the same event
+    ids stores each event once (the storage key is the tenant and the id)."""
+
+    def __init__(self, accepted: int, total: int, missing: list[tuple[int, int]]) -> None:
+        ranges = ", ".join(f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in missing)
+        super().__init__(
+            f"The queue accepted {accepted} of this request's {total} events (they will be "
+            f"stored) but not the events at index {ranges}. Resend only those, or the "
+            "whole request with the same event ids (an id is stored once).",
+            retry_after=2,
+        )
+        self.accepted = accepted
+        self.not_accepted = [[a, b - 1] for a, b in missing]  # first and last index
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = super().to_problem(instance)
+        body["accepted"] = self.accepted
+        body["not_accepted"] = self.not_accepted
+        return body
 
 
 def _queue_unavailable() -> Unavailable:

@@ -14,7 +14,7 @@ import pytest
 from services.core.errors import Unavailable
 from services.core.logs import envelope
 from services.log import batcher as batcher_mod
-from services.log.batcher import IngestBatcher, pack
+from services.log.batcher import IngestBatcher, PartlyQueued, pack
 from tests.support.fakes import WatchedSemaphore
 
 OVERHEAD = batcher_mod._ENVELOPE_OVERHEAD
@@ -294,6 +294,34 @@ async def test_direct_send_partial_failure_is_unavailable(fast_backoff):
         await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
     assert len(sender.calls) == 3
     assert all(len(c) == 1 for c in sender.calls[1:])  # only the failed entry is re-sent
+
+
+async def test_a_partly_queued_request_says_which_events_will_be_stored(fast_backoff):
+    events = [ev(f"e{i}", pad=50) for i in range(10)]
+    groups = pack(events, 300)
+    assert len(groups) > 2 and len(groups[1]) > 1
+    refused = orjson.loads(groups[1][0])["id"]  # the second message is refused, the rest queued
+    sender = FakeSender(decide=lambda n, body: decode(body)[1][0] != refused)
+    refunds: list[tuple[str, int, int]] = []
+
+    async def refund(tenant: str, n: int, size: int) -> None:
+        refunds.append((tenant, n, size))
+
+    async def admit(tenant: str, n: int, size: int) -> None:
+        return None
+
+    b = IngestBatcher(sender, max_message_bytes=300, admit=admit, refund=refund)
+    with pytest.raises(PartlyQueued) as caught:
+        await b.submit("acme", events)
+    first = len(groups[0])
+    last = first + len(groups[1]) - 1
+    problem = caught.value.to_problem()
+    assert problem["status"] == 503
+    assert problem["accepted"] == len(events) - len(groups[1])
+    assert problem["not_accepted"] == [[first, last]]
+    assert f"not the events at index {first}-{last}" in problem["detail"]
+    # the tenant's usage gives back only what was not queued
+    assert refunds == [("acme", len(groups[1]), sum(len(e) for e in groups[1]))]
 
 
 async def test_no_backoff_after_the_last_attempt(fast_backoff):
