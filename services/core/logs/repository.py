@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.core.logs.filters import EXACT_FIELDS
 from services.core.logs.model import LOGS
 from services.core.logs.rollups import PENDING, PENDING_INDEXES, ROLLUP_INDEXES, ROLLUPS
 
@@ -21,18 +22,7 @@ log = logging.getLogger(__name__)
 # single exact filter walks only its matches; combined filters use one of them and
 # filter the rest. tests/unit/core/logs/test_repository.py proves every query the
 # repository builds has its index here.
-INDEXED_FILTERS = (
-    "level",
-    "service",
-    "action",
-    "resource_type",
-    "resource_id",
-    "user_id",
-    "ip_address",
-    "trace_id",
-    "span_id",
-    "host",
-)
+INDEXED_FILTERS = ("level", *EXACT_FIELDS)
 LOG_INDEXES = [
     IndexModel([("tenant_id", ASCENDING), ("id", ASCENDING)], unique=True, name="tenant_id_uniq"),
     IndexModel(
