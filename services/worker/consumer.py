@@ -25,10 +25,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.core.clients import SqsQueues
-from services.core.logs import envelope, ring
-from services.core.logs.model import LOGS, document_to_api
+from services.core.logs import envelope
+from services.core.logs.model import LOGS
 from services.core.logs.rollups import RollupWriter
 from services.worker.budget import ByteBudget
+from services.worker.live import LivePublisher
 from services.worker.messages import (
     Decoded,
     PoisonMessage,
@@ -76,11 +77,8 @@ class Consumer:
     ) -> None:
         self.sqs = sqs
         self.rollups = rollups
-        self.ring_size = ring_size
-        # tenants whose ring missed events while Redis failed: invalidated once it works
-        self._ring_stale: set[str] = set()
+        self.live = LivePublisher(redis_client, ring_size)
         self.logs = db[LOGS]
-        self.redis = redis_client
         self.concurrency = concurrency
         self.wait_seconds = wait_seconds
         # The queue's redrive maxReceiveCount decides when SQS dead-letters a message;
@@ -202,7 +200,7 @@ class Consumer:
                 self._count_if_last(d.receives, d.message_id)
         if done:
             await self._delete(done)
-            await self._publish(done, docs, new)
+            await self.live.publish(done, docs, new)
         return all(stored_ok)
 
     async def _store_and_count(
@@ -347,43 +345,6 @@ class Consumer:
                     )
             except Exception as exc:
                 log.warning("delete failed", extra={"error": str(exc)[:300]})
-
-    async def _publish(
-        self, done: list[Decoded], docs: list[dict[str, Any]], new: list[int] | None
-    ) -> None:
-        by_tenant: dict[str, list[bytes]] = {}
-        for d in done:
-            # the API shape, as search returns it: with the tenant
-            by_tenant.setdefault(d.tenant_id, []).extend(
-                orjson.dumps({**e, "tenant_id": d.tenant_id}) for e in d.events
-            )
-        # The ring gets only the events stored now, each once, as the storage returns
-        # them. A batch with events stored before (a redelivery: its first worker may
-        # have died before adding them) leaves the tenant's ring to be rebuilt.
-        members: dict[str, list[tuple[bytes, int]]] = {}
-        stale = set(self._ring_stale)
-        if self.ring_size:
-            fresh = set(new) if new is not None else set()
-            for i, doc in enumerate(docs):
-                if i in fresh:
-                    api = document_to_api(doc)
-                    members.setdefault(doc["tenant_id"], []).append(
-                        (orjson.dumps(api), ring.score(api))
-                    )
-                else:
-                    stale.add(doc["tenant_id"])
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for tenant_id in stale:
-                    ring.invalidate(pipe, tenant_id)
-                for tenant_id, events in by_tenant.items():
-                    ring.add(pipe, tenant_id, members.get(tenant_id, []), self.ring_size)
-                    pipe.publish(f"logs:{tenant_id}", b"[" + b",".join(events) + b"]")
-                await pipe.execute()
-            self._ring_stale -= stale
-        except Exception as exc:  # live tail is best effort; storage already succeeded
-            self._ring_stale |= stale | set(members)
-            log.warning("publish failed", extra={"error": str(exc)[:300]})
 
     async def _read_redrive(self) -> None:
         """Once at start, retried until it succeeds: the queue's own maxReceiveCount."""
