@@ -24,7 +24,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import time
 from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,9 +31,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.core.credentials import API_KEYS, TENANT_ACTIVE, TENANTS
 from services.core.errors import BadRequest, Forbidden, Unauthorized, Unavailable
 from services.core.invalidation import Invalidation
+from services.core.lookupcache import LookupCache
 from services.core.principal import Principal
 from services.core.rbac import PLATFORM_TENANT, Permission, allows
-from services.core.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -77,43 +76,34 @@ def machine_credential(header: str | None) -> MachineCredential | None:
     return MachineCredential(client_id, secret)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Answer:
     principal: Principal | None  # None: refused
     tenant: str  # the key's tenant ("" when there is no such key): for invalidation
-    checked_at: float
 
 
 class ApiKeyAuthenticator:
     """Verifies a client id and secret against ``api_keys``, with a cache (see module doc)."""
 
-    MAX_ENTRIES = 50_000
-
     def __init__(self, db: AsyncDatabase, ttl_seconds: float) -> None:
         self.db = db
         self.ttl = ttl_seconds
-        self._cache: dict[tuple[str, bytes], _Answer] = {}
-        self._lookups: SingleFlight[_Answer] = SingleFlight()
-        # Bumped by every invalidation: a lookup that started before it may have read
-        # the old state, so its answer is neither cached nor shared afterwards.
-        self._generation = 0
+        # (client id, SHA-256 of the secret checked) -> the answer.
+        self._cache: LookupCache[tuple[str, bytes], _Answer] = LookupCache(ttl_seconds, "API key")
 
     def invalidate(self, change: Invalidation) -> None:
         """Forget every answer ``change`` may have made stale (an invalidation-bus callback)."""
-        self._generation += 1
         if change.everything:
             self._cache.clear()
-            return
-        for key in [k for k, a in self._cache.items() if change.affects_key(k[0], a.tenant)]:
-            del self._cache[key]
+        else:
+            self._cache.drop(lambda key, answer: change.affects_key(key[0], answer.tenant))
 
     async def _lookup(self, client_id: str, digest: bytes) -> _Answer:
-        now = time.monotonic()
         key = await self.db[API_KEYS].find_one(
             {"_id": client_id}, {"secret_hash": 1, "tenant": 1, "role": 1, "revoked_at": 1}
         )
         if key is None:
-            return _Answer(None, "", now)
+            return _Answer(None, "")
         tenant = str(key.get("tenant", ""))
         stored = key.get("secret_hash")
         if (
@@ -121,40 +111,21 @@ class ApiKeyAuthenticator:
             or not hmac.compare_digest(digest.hex(), stored)
             or key.get("revoked_at")
         ):
-            return _Answer(None, tenant, now)
+            return _Answer(None, tenant)
         if tenant != PLATFORM_TENANT:
             doc = await self.db[TENANTS].find_one({"_id": tenant}, {"status": 1})
             if doc is None or doc.get("status") != TENANT_ACTIVE:
-                return _Answer(None, tenant, now)
+                return _Answer(None, tenant)
         principal = Principal(
             sub=client_id, tenant_claim=tenant, role=str(key.get("role")), jti="", expires_at=0
         )
-        return _Answer(principal, tenant, now)
+        return _Answer(principal, tenant)
 
     async def _answer(self, client_id: str, digest: bytes) -> _Answer:
-        cache_key = (client_id, digest)
-        now = time.monotonic()
-        cached = self._cache.get(cache_key)
-        if cached is not None and now - cached.checked_at < self.ttl:
-            return cached
-        generation = self._generation
-        try:
-            answer = await self._lookups.run(
-                (cache_key, generation), lambda: self._lookup(client_id, digest)
-            )
-        except Exception as exc:
-            if cached is None or generation != self._generation:
-                raise Unavailable("Cannot check the API key right now; retry.") from exc
-            # MongoDB unreachable: keep the last answer for this very secret (valid or
-            # not) rather than fail every request of a shipper that worked a moment ago.
-            log.warning("API key check failed", extra={"error": str(exc)})
-            cached.checked_at = now
-            return cached
-        if generation == self._generation:
-            if len(self._cache) >= self.MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[cache_key] = answer
-        return answer
+        # MongoDB unreachable: the last answer for this very secret (valid or not) stands.
+        return await self._cache.get(
+            (client_id, digest), lambda: self._lookup(client_id, digest), _unavailable
+        )
 
     async def authenticate(self, credential: MachineCredential) -> Principal:
         """The key's principal, if the secret is right, the key live, its tenant active and
@@ -170,3 +141,7 @@ class ApiKeyAuthenticator:
                 "admin); exchange other keys for a token at /api/v1/auth/token."
             )
         return answer.principal
+
+
+def _unavailable(exc: Exception) -> _Answer:
+    raise Unavailable("Cannot check the API key right now; retry.") from exc

@@ -17,17 +17,15 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.core.errors import NotFound, Unauthorized, Unavailable
 from services.core.invalidation import Invalidation
+from services.core.lookupcache import LookupCache
 from services.core.principal import Principal
 from services.core.rbac import PLATFORM_TENANT
-from services.core.singleflight import SingleFlight
 
 API_KEYS = "api_keys"
 TENANTS = "tenants"
@@ -53,42 +51,31 @@ def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
-@dataclass(slots=True)
-class _Status:
-    problem: str | None
-    checked_at: float
-
-
 class CredentialStatus:
     """Whether a token's API key and tenant are still active, cached per (key, tenant).
 
-    Both answers are cached, "active" and "refused", for ``ttl_seconds`` at most;
+    The answer, "active" (None) or the reason it is refused, is cached by a
+    :class:`~services.core.lookupcache.LookupCache` for ``ttl_seconds`` at most;
     :meth:`invalidate` (subscribed to the invalidation bus) drops the ones a change
-    may have made stale. Concurrent requests of one credential share one lookup.
+    may have made stale.
     """
-
-    MAX_ENTRIES = 50_000
 
     def __init__(self, db: AsyncDatabase, ttl_seconds: float) -> None:
         self.db = db
         self.ttl = ttl_seconds
-        self._cache: dict[tuple[str, str], _Status] = {}
-        self._lookups: SingleFlight[str | None] = SingleFlight()
-        # Bumped by every invalidation. A lookup that started under an older generation
-        # may have read MongoDB before the change: its answer is neither cached nor
-        # shared with callers that arrive after the invalidation.
-        self._generation = 0
+        # (key id, tenant) -> the problem, None when active. ("", tenant) holds a
+        # tenant's own status (ensure_tenant).
+        self._cache: LookupCache[tuple[str, str], str | None] = LookupCache(
+            ttl_seconds, "credential status"
+        )
 
     def invalidate(self, change: Invalidation) -> None:
         """Forget every answer ``change`` may have made stale (an invalidation-bus callback)."""
-        self._generation += 1
         if change.everything:
             self._cache.clear()
-            return
-        # ("", tenant) holds a tenant's own status (ensure_tenant): affects_key matches it
-        # through the tenant, never through the empty key id.
-        for cache_key in [k for k in self._cache if change.affects_key(*k)]:
-            del self._cache[cache_key]
+        else:
+            # affects_key matches ("", tenant) through the tenant, never the empty key id.
+            self._cache.drop(lambda key, _problem: change.affects_key(*key))
 
     async def _lookup(self, key_id: str, tenant: str) -> str | None:
         key = await self.db[API_KEYS].find_one({"_id": key_id}, {"revoked_at": 1, "tenant": 1})
@@ -108,57 +95,30 @@ class CredentialStatus:
             return f"Tenant '{tenant}' is disabled."
         return None
 
-    async def _status(
+    async def _problem(
         self, cache_key: tuple[str, str], lookup: Callable[[], Awaitable[str | None]]
-    ) -> _Status:
-        """The cached answer for ``cache_key``, looked up again once older than the TTL.
-
-        One MongoDB lookup per credential at a time: when an entry expires under
-        load, the concurrent requests of that credential share the same query
-        instead of each sending their own (a stampede on the storage).
-        """
-        now = time.monotonic()
-        status = self._cache.get(cache_key)
-        if status is not None and now - status.checked_at < self.ttl:
-            return status
-        generation = self._generation
-        try:
-            problem = await self._lookups.run((cache_key, generation), lookup)
-        except Exception as exc:
-            if status is None or generation != self._generation:
-                raise Unavailable("Cannot check the credential right now; retry.") from exc
-            # MongoDB is unreachable: keep the last known answer rather than fail
-            # every request of a credential that was valid a moment ago, and do not
-            # ask again (and wait on a timeout) for every request meanwhile.
-            log.warning("credential status check failed", extra={"error": str(exc)})
-            status.checked_at = now
-            return status
-        status = _Status(problem, now)
-        if generation == self._generation:  # no change announced while we asked
-            if len(self._cache) >= self.MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[cache_key] = status
-        return status
+    ) -> str | None:
+        return await self._cache.get(cache_key, lookup, _unavailable)
 
     async def ensure_tenant(self, tenant: str) -> None:
         """For a platform admin naming a tenant: it must exist and be active (cached)."""
-        status = await self._status(("", tenant), lambda: self._tenant_lookup(tenant))
-        if status.problem:
-            raise NotFound(status.problem)
+        problem = await self._problem(("", tenant), lambda: self._tenant_lookup(tenant))
+        if problem:
+            raise NotFound(problem)
 
     def known_active(self, principal: Principal) -> bool:
         """Whether a fresh cached answer says the token's key and tenant are active: the
         hot path's check, without a coroutine (else :meth:`ensure_active` decides)."""
-        status = self._cache.get((principal.sub, principal.tenant_claim))
-        return (
-            status is not None
-            and status.problem is None
-            and time.monotonic() - status.checked_at < self.ttl
-        )
+        entry = self._cache.fresh((principal.sub, principal.tenant_claim))
+        return entry is not None and entry.value is None
 
     async def ensure_active(self, principal: Principal) -> None:
         """The token's API key is not revoked and its tenant is active, else 401."""
         cache_key = (principal.sub, principal.tenant_claim)
-        status = await self._status(cache_key, lambda: self._lookup(*cache_key))
-        if status.problem:
-            raise Unauthorized(status.problem)
+        problem = await self._problem(cache_key, lambda: self._lookup(*cache_key))
+        if problem:
+            raise Unauthorized(problem)
+
+
+def _unavailable(exc: Exception) -> str | None:
+    raise Unavailable("Cannot check the credential right now; retry.") from exc

@@ -15,7 +15,6 @@ which the tenant service announces every tenant change.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +23,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.core.credentials import TENANTS
 from services.core.invalidation import Invalidation
 from services.core.limits import Limits
-from services.core.singleflight import SingleFlight
+from services.core.lookupcache import LookupCache
 
 log = logging.getLogger(__name__)
-MAX_ENTRIES = 50_000  # tenants; beyond that the cache starts over rather than grow
 
 
 def retention_of(doc: dict[str, Any] | None) -> int:
@@ -56,22 +54,12 @@ class TenantPolicy:
     limits: Limits
 
 
-@dataclass(slots=True)
-class _Entry:
-    policy: TenantPolicy
-    checked_at: float
-
-
 class TenantPolicies:
     def __init__(self, db: AsyncDatabase, ttl_seconds: float, defaults: Limits = UNLIMITED) -> None:
         self.db = db
         self.ttl = ttl_seconds
         self.defaults = defaults  # every tenant's limits but those its document overrides
-        self._cache: dict[str, _Entry] = {}
-        self._lookups: SingleFlight[TenantPolicy] = SingleFlight()
-        # Bumped by invalidate/clear: a read that began before must neither be joined
-        # by later callers nor cached, since it may predate the change.
-        self._generation = 0
+        self._cache: LookupCache[str, TenantPolicy] = LookupCache(ttl_seconds, "tenant policy")
 
     def policy_of(self, doc: dict[str, Any] | None) -> TenantPolicy:
         """The policy a tenant document (or its absence) stands for."""
@@ -98,37 +86,16 @@ class TenantPolicies:
         the default limits, so ingest goes on without the age check rather than
         failing while storage is away.
         """
-        now = time.monotonic()
-        entry = self._cache.get(tenant)
-        if entry is not None and now - entry.checked_at < self.ttl:
-            return entry.policy
-        generation = self._generation
-        try:
-            policy = await self._lookups.run((tenant, generation), lambda: self._lookup(tenant))
-        except Exception as exc:
-            log.warning("tenant policy lookup failed", extra={"tenant": tenant, "error": str(exc)})
-            if entry is None:
-                entry = _Entry(self.policy_of(None), now)
-                self._store(tenant, entry)
-            entry.checked_at = now
-            return entry.policy
-        if generation == self._generation:
-            self._store(tenant, _Entry(policy, now))
-        return policy
-
-    def _store(self, tenant: str, entry: _Entry) -> None:
-        if len(self._cache) >= MAX_ENTRIES and tenant not in self._cache:
-            self._cache.clear()
-        self._cache[tenant] = entry
+        return await self._cache.get(
+            tenant, lambda: self._lookup(tenant), lambda _exc: self.policy_of(None)
+        )
 
     def invalidate(self, tenant: str) -> None:
         """Forget ``tenant``: the next call reads its document again."""
-        self._generation += 1
-        self._cache.pop(tenant, None)
+        self._cache.drop(lambda key, _policy: key == tenant)
 
     def clear(self) -> None:
         """Forget every tenant (e.g. after missed invalidations)."""
-        self._generation += 1
         self._cache.clear()
 
     def on_change(self, change: Invalidation) -> None:

@@ -73,13 +73,6 @@ class Db(dict):
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    clock = FakeClock()
-    monkeypatch.setattr(apikeys, "time", clock)
-    return clock
-
-
-@pytest.fixture
 def db() -> Db:
     return Db()
 

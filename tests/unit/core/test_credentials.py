@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from services.core import credentials
 from services.core.credentials import (
     CredentialStatus,
     hash_secret,
@@ -98,13 +97,6 @@ class FakeDb(dict):
     @property
     def tenants(self) -> FakeCollection:
         return self["tenants"]
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    clock = FakeClock()
-    monkeypatch.setattr(credentials, "time", clock)
-    return clock
 
 
 @pytest.fixture

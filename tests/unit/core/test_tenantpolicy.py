@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from services.core import tenantpolicy
 from services.core.invalidation import Invalidation
 from services.core.limits import Limits
 from services.core.tenantpolicy import TenantPolicies, retention_of
@@ -29,13 +28,6 @@ class FakeTenants:
             raise self.error
         doc = self.docs.get(flt["_id"])
         return dict(doc) if doc is not None else None
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    clock = FakeClock()
-    monkeypatch.setattr(tenantpolicy, "time", clock)
-    return clock
 
 
 @pytest.fixture
