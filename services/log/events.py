@@ -336,17 +336,23 @@ def _plain(
     if "message" not in raw and "action" not in raw:
         return None
     values = raw.values()
-    kinds = list(map(type, values))
-    strings = kinds.count(str)
-    if strings == len(kinds):  # (most events: no object at all)
+    if raw.keys().isdisjoint(_PLAIN_OBJECTS):  # (most events): every value a string
         if not raw.keys() <= _PLAIN_STRING_KEYS:
+            return None
+        try:
+            # One C call checks they are all strings, and no longer together than one
+            # may be alone; longer, each is measured.
+            if len("".join(values)) > MAX_FIELD_CHARS and max(map(len, values)) > MAX_FIELD_CHARS:
+                return None
+        except TypeError:  # not all strings
             return None
     else:
         if not raw.keys() <= _PLAIN_KEYS:
             return None
+        kinds = list(map(type, values))
         objects = raw.keys() & _PLAIN_OBJECTS
         # Every value not under an object field must be a string (objects: below).
-        if strings + len(objects) != len(kinds):
+        if kinds.count(str) + len(objects) != len(kinds):
             return None
         counter = [0]
         for name in objects:
@@ -360,11 +366,9 @@ def _plain(
                     _check_shape(name, value, 1, counter)
                 except EventError:
                     return None
-        if counter[0] > MAX_KEYS:
+        # (an object's len() is its key count: at most MAX_KEYS here)
+        if counter[0] > MAX_KEYS or max(map(len, values)) > MAX_FIELD_CHARS:
             return None
-    # (an object's len() is its key count, ≤ MAX_KEYS here)
-    if max(map(len, values)) > MAX_FIELD_CHARS:
-        return None
     event_id = raw.get("id")
     if event_id is None:
         event_id = new_event_id()

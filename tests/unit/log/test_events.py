@@ -684,6 +684,10 @@ def test_the_fast_path_takes_generated_events_and_agrees_with_the_exact_one():
         raw["id"] = f"ev-{i}"  # the same id on both paths
         fast, exact = _exact_and_fast(raw, window)
         assert fast == exact, raw
+    long = {"message": "m" * MAX_FIELD_CHARS, "host": "h" * MAX_FIELD_CHARS, "id": "x"}
+    fast, exact = _exact_and_fast(long)  # longer together than one may be alone
+    assert fast is not None
+    assert fast == exact
     fast, exact = _exact_and_fast({"message": "m", "level": "warn"})  # no id, no timestamp
     assert fast is not None
     assert fast.pop("id") != exact.pop("id")
