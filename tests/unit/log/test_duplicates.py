@@ -171,3 +171,14 @@ def test_randomized_bodies_agree_with_an_exact_parse():
         )
         seen_duplicates += bool(expected)
     assert seen_duplicates > 300  # the generator does make duplicates
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_objects_deeper_than_orjson_writes_are_still_counted(duplicate):
+    # The parsed events are counted in orjson's text of them; orjson writes at most
+    # 255 levels (it parses 1,024), so deeper ones are walked instead.
+    inner = '{"k": 1, "k": 2}' if duplicate else '{"k": 1}'
+    body = ('{"a": [' * 300 + inner + "]}" * 300).encode()
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(orjson.loads(body))
+    assert bool(errors_of(b"[" + body + b"]")) is duplicate

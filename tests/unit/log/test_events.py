@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
+from services.cli.synthetic import EventGenerator
 from services.core.logs.model import OBJECT_FIELDS, STRING_FIELDS, iso
+from services.log import events
 from services.log.events import (
     MAX_DEPTH,
     MAX_FIELD_CHARS,
@@ -640,3 +643,117 @@ def test_the_window_bounds_are_the_received_time_moved_by_whole_days(
     now = datetime.fromisoformat(received)
     assert window.oldest == (iso(now - timedelta(days=days)) if days else None)
     assert window.newest == iso(now + MAX_FUTURE)
+
+
+def test_ids_of_one_millisecond_sort_in_the_order_they_were_made():
+    # Counted up from one random start (RFC 9562 monotonic random): a bulk's ids
+    # sort like its events, and none repeats.
+    ids = [new_event_id(1_769_860_800_000) for _ in range(600)]  # across 256-id runs
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    values = [uuid.UUID(i).int for i in ids]
+    assert all(b - a == 1 for a, b in itertools.pairwise(values))
+    for value in ids:
+        u = uuid.UUID(value)
+        assert (u.version, u.variant, str(u)) == (7, uuid.RFC_4122, value)
+
+
+def test_ids_start_at_new_random_bits_in_each_millisecond_and_after_a_fork():
+    a = new_event_id(1000)
+    b = new_event_id(1001)
+    events._forget_id_state()  # what a forked child runs
+    c = new_event_id(1001)
+    d = new_event_id(1001)
+    assert uuid.UUID(a).int & ((1 << 74) - 1) != uuid.UUID(b).int & ((1 << 74) - 1)
+    assert c != b and uuid.UUID(d).int - uuid.UUID(c).int == 1
+
+
+# --- the fast path ------------------------------------------------------------------
+
+
+def _exact_and_fast(raw, window=None):
+    fast = events._plain(raw, RECEIVED, window) if type(raw) is dict else None
+    return fast, events._normalize_exactly(raw, RECEIVED, window)
+
+
+def test_the_fast_path_takes_generated_events_and_agrees_with_the_exact_one():
+    window = TimeWindow(RECEIVED, 30)
+    base = datetime(2026, 2, 1, 7, 0).timestamp()
+    raws = EventGenerator(5, base_time=base, spread_seconds=3600).batch(500)
+    for i, raw in enumerate(raws):
+        raw["id"] = f"ev-{i}"  # the same id on both paths
+        fast, exact = _exact_and_fast(raw, window)
+        assert fast == exact, raw
+    long = {"message": "m" * MAX_FIELD_CHARS, "host": "h" * MAX_FIELD_CHARS, "id": "x"}
+    fast, exact = _exact_and_fast(long)  # longer together than one may be alone
+    assert fast is not None
+    assert fast == exact
+    fast, exact = _exact_and_fast({"message": "m", "level": "warn"})  # no id, no timestamp
+    assert fast is not None
+    assert fast.pop("id") != exact.pop("id")
+    assert (
+        fast
+        == exact
+        == {
+            "timestamp": RECEIVED,
+            "received_at": RECEIVED,
+            "level": "WARNING",
+            "message": "m",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"msg": "alias"},
+        {"message": "m", "custom": 1},  # a top-level attribute
+        {"message": "m", "tenant_id": "other"},
+        {"message": "m", "service": 42},  # a number for a string field
+        {"message": "m", "service": True},
+        {"message": "m", "service": None},
+        {"message": "m", "service": {"a": 1}},
+        {"message": "m", "attributes": "x"},
+        {"message": "m", "attributes": {}},
+        {"message": "m", "attributes": {"n": 1 << 64}},
+        {"message": "m", "attributes": {"$where": "x"}},
+        {"message": "m", "attributes": {"a\uff0eb": "x"}},
+        {"message": "m", "metadata": {"a": [[1]]}},
+        {"message": "m", "before": {f"k{i}": i for i in range(MAX_KEYS + 1)}},
+        {"message": "m" * (MAX_FIELD_CHARS + 1)},  # valid: the exact path takes it
+        {"message": "m", "host": "h" * (MAX_FIELD_CHARS + 1)},
+        {"message": "m", "level": "Info"},
+        {"message": "m", "level": "loud"},
+        {"message": "m", "timestamp": "2026-01-31T12:00:00Z"},
+        {"message": "m", "timestamp": "2026-04-31T12:00:00.000Z"},
+        {"message": "m", "timestamp": "2026-01-31T25:00:00.000Z"},
+        {"message": "m", "timestamp": "2026-01-31T12:00:00.\u0661\u0662\u0663Z"},
+        {"message": "m", "timestamp": 1_769_860_800},
+        {"message": "m", "timestamp": "2025-01-01T00:00:00.000Z"},  # older than the window
+        {"message": "m", "timestamp": "2026-02-03T00:00:00.000Z"},  # too far ahead
+        {"message": "m", "id": ""},
+        {"message": "m", "id": "stats"},
+        {"message": "m", "id": "a/b"},
+        {"message": "m", "id": "x" * (MAX_ID_CHARS + 1)},
+        {"message": "m", "id": 7},
+        {"service": "s"},  # neither message nor action
+        {},
+    ],
+)
+def test_the_fast_path_leaves_every_other_shape_to_the_exact_one(raw):
+    window = TimeWindow(RECEIVED, 30)
+    assert events._plain(raw, RECEIVED, window) is None
+    try:
+        expected = events._normalize_exactly(raw, RECEIVED, window)
+    except EventError as exc:
+        assert str(error_of_window(raw, window)) == str(exc)
+    else:
+        got = normalize(raw, RECEIVED, window)
+        got.pop("id"), expected.pop("id")
+        assert got == expected
+
+
+def error_of_window(raw, window) -> EventError:
+    with pytest.raises(EventError) as info:
+        normalize(raw, RECEIVED, window)
+    return info.value
