@@ -75,6 +75,8 @@ async def test_an_admin_creates_a_key_and_sees_its_secret_once(
     # ...and once the dialog is closed it is nowhere in the page, not even after a reload.
     await page.click("#secret-done")
     await expect(dialog).to_be_hidden()
+    # The dialog's `close` event (which empties it) is dispatched after it is hidden.
+    await expect(dialog.locator("#secret-body > *")).to_have_count(0)
     assert secret not in await page.content()
     await page.reload()
     row = page.locator(f"#keys-table tr[data-key='{client_id}']")
