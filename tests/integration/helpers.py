@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -160,3 +161,19 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     import base64
 
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+@contextlib.contextmanager
+def extra_log_service(stack: Any, name: str, **env: str) -> Iterator[str]:
+    """Another log service process against the same backends (its URL), stopped after;
+    a second use of ``name`` starts the same process again."""
+    if name in stack.specs:
+        url = stack.specs[name].probe[1].removesuffix("/healthz")
+        stack.start(name)
+        stack.wait([name], timeout=90)
+    else:
+        url = start_replica(stack, name, "log", env)
+    try:
+        yield url
+    finally:
+        stack.stop(name)

@@ -4,10 +4,9 @@ size, the usage endpoint, changes on two replicas, and Redis away (limits fail o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,29 +14,19 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.cli.stack import ProcessGroup, ProcSpec, StackConfig
+from services.cli.stack import ProcessGroup, StackConfig
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import eventually, free_port, ingest, set_limits, stored_total
+from tests.integration.helpers import (
+    eventually,
+    extra_log_service,
+    free_port,
+    ingest,
+    set_limits,
+    stored_total,
+)
 
 pytestmark = pytest.mark.integration
 PROBLEMS = "https://logserver.dev/problems/"
-
-
-@contextlib.contextmanager
-def extra_log_service(stack: ProcessGroup, name: str, **env: str) -> Iterator[str]:
-    """Another log service process against the same backends (its URL), stopped after."""
-    if name not in stack.specs:
-        base = stack.specs["log"]
-        port = free_port()
-        spec_env = {**base.env, "LOGSERVER_PORT": str(port), **env}
-        stack.add(ProcSpec(name, base.argv, spec_env, ("http", f"http://127.0.0.1:{port}/healthz")))
-    url = stack.specs[name].probe[1].removesuffix("/healthz")
-    stack.start(name)
-    try:
-        stack.wait([name], timeout=60)
-        yield url
-    finally:
-        stack.stop(name)
 
 
 async def usage(http: httpx.AsyncClient, token: str) -> dict:

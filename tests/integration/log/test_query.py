@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import socket
 import statistics
 import time
 from collections.abc import Awaitable, Iterator
@@ -16,9 +15,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.cli.stack import ProcessGroup, ProcSpec
+from services.cli.stack import ProcessGroup
 from tests.integration.conftest import Api, bearer
-from tests.integration.helpers import eventually, ingest, stored_total
+from tests.integration.helpers import eventually, extra_log_service, ingest, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -486,22 +485,8 @@ async def heavy(cfg, admin_token):
 @pytest.fixture(scope="module")
 def log_1s(stack: ProcessGroup) -> Iterator[str]:
     """A second log service whose queries may run 1 s in the storage (504 after that)."""
-    name = "log-1s"
-    if name not in stack.specs:
-        base = stack.specs["log"]
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        env = {**base.env, "LOGSERVER_PORT": str(port), "LOGSERVER_QUERY_TIMEOUT_SECONDS": "1"}
-        stack.add(ProcSpec(name, base.argv, env, ("http", f"http://127.0.0.1:{port}/healthz")))
-    url = stack.specs[name].probe[1].removesuffix("/healthz")
-    stack.start(name)
-    try:
-        stack.wait([name], timeout=60)
+    with extra_log_service(stack, "log-1s", LOGSERVER_QUERY_TIMEOUT_SECONDS="1") as url:
         yield url
-    finally:
-        stack.stop(name)
 
 
 async def _seconds(request: Awaitable[httpx.Response], status: int) -> float:
