@@ -20,7 +20,26 @@ from services.log.events import MAX_EVENT_BYTES
 from services.log.ingest import MAX_BULK_BYTES, MAX_BULK_EVENTS
 
 
-class LogEventIn(BaseModel):
+class _EventFields(BaseModel):
+    """The optional fields an event has as sent and as stored (core/logs/model.py)."""
+
+    service: str | None = None
+    host: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    user_id: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class LogEventIn(_EventFields):
     """An event as sent. Unknown top-level fields go to ``attributes``; common aliases
     (``severity``, ``msg``, ``@timestamp``, ``app``, …) are accepted."""
 
@@ -32,23 +51,9 @@ class LogEventIn(BaseModel):
     timestamp: str | None = Field(None, description="RFC 3339; default: when it was received.")
     level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR, CRITICAL or an alias.")
     message: str = Field(max_length=64 * 1024)
-    service: str | None = None
-    host: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    user_id: str | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    attributes: dict[str, Any] | None = None
 
 
-class LogEvent(BaseModel):
+class LogEvent(_EventFields):
     """A stored event."""
 
     id: str
@@ -57,20 +62,6 @@ class LogEvent(BaseModel):
     tenant_id: str
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
     message: str
-    service: str | None = None
-    host: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    user_id: str | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    attributes: dict[str, Any] | None = None
 
 
 class IngestAccepted(BaseModel):
