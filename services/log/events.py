@@ -84,7 +84,7 @@ _PLAIN_KEYS = _PLAIN_STRING_KEYS | _PLAIN_OBJECTS
 # Object values that need no check of their own (no nesting, no integer range).
 _FLAT_VALUES = frozenset({str, float, bool, type(None)})
 # Level spellings taken as they are; parse_level() also strips and lowercases.
-_PLAIN_LEVELS = {**{name: name for name in LEVEL_ALIASES.values()}, **LEVEL_ALIASES}
+PLAIN_LEVELS = {**{name: name for name in LEVEL_ALIASES.values()}, **LEVEL_ALIASES}
 # What iso() writes; a timestamp already in this form is kept once it parses.
 _CANONICAL_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # Ids of one millisecond: a random start drawn when the millisecond changes, then a
@@ -152,6 +152,11 @@ class TimeWindow:
     def newest(self) -> str:
         return (self._bounds or self._compute())[1]
 
+    def holds(self, first: str, last: str) -> bool:
+        """Whether canonical timestamps from ``first`` to ``last`` all fall inside."""
+        oldest, newest = self._bounds or self._compute()
+        return last <= newest and (oldest is None or first >= oldest)
+
     def check(self, timestamp: str) -> None:
         oldest, newest = self._bounds or self._compute()
         if oldest is not None and timestamp < oldest:
@@ -205,6 +210,23 @@ def new_event_id(now_ms: int | None = None) -> str:
         state[4] = low >> 8
         state[3] = f"{state[1]}{low >> 8:010x}"
     return state[3] + _HEX2[low & 0xFF]
+
+
+def new_event_ids(count: int) -> list[str]:
+    """``count`` ids as :func:`new_event_id` makes them, in order: the ids of one run of
+    256 share their text but the last two digits, so a bulk's ids cost a string
+    concatenation each (~5x less than a call per id)."""
+    ids: list[str] = []
+    state = _id_state
+    while len(ids) < count:
+        ids.append(new_event_id())
+        low = state[2]  # the next value; its run is the current one unless it starts one
+        room = min(count - len(ids), 256 - (low & 0xFF))
+        if room > 0 and low >> 8 == state[4]:
+            prefix = state[3]
+            ids.extend([prefix + h for h in _HEX2[low & 0xFF : (low & 0xFF) + room]])
+            state[2] = low + room
+    return ids
 
 
 def _is_canonical(timestamp: str) -> bool:
@@ -372,34 +394,59 @@ def _plain(
     event_id = raw.get("id")
     if event_id is None:
         event_id = new_event_id()
-    elif (
-        not event_id
-        or len(event_id) > MAX_ID_CHARS
-        or event_id in RESERVED_IDS
-        or _BAD_ID.search(event_id)
-    ):
+    elif not plain_id(event_id):
         return None
     timestamp = raw.get("timestamp")
     if timestamp is None:
         timestamp = received_at
-    else:
-        if timestamp[19:] not in _MILLIS_Z or timestamp[:19] not in _seconds_seen:
-            if not _is_canonical(timestamp):
-                return None
-            if len(_seconds_seen) >= 4096:
-                _seconds_seen.clear()
-            _seconds_seen.add(timestamp[:19])
-        if window is not None:
-            oldest, newest = window.bounds()
-            if timestamp > newest or (oldest is not None and timestamp < oldest):
-                return None
+    elif not plain_timestamp(timestamp, window):
+        return None
     level = raw.get("level")
-    if level is not None and (level := _PLAIN_LEVELS.get(level)) is None:
+    if level is not None and (level := PLAIN_LEVELS.get(level)) is None:
         return None
     out = {"id": event_id, "timestamp": timestamp, "received_at": received_at, "level": "INFO"}
     out.update(raw)  # the client's timestamp and id are the texts checked above
     out["level"] = level or "INFO"
     return out
+
+
+def plain_id(event_id: str) -> bool:
+    """A client's id (a string) that the fast paths may take as it is."""
+    return (
+        0 < len(event_id) <= MAX_ID_CHARS
+        and event_id not in RESERVED_IDS
+        and _BAD_ID.search(event_id) is None
+    )
+
+
+def plain_timestamp(timestamp: str, window: TimeWindow | None) -> bool:
+    """A client's timestamp (a string) that the fast paths may keep as it is:
+    canonical (as :func:`iso` writes it), a valid time, and inside ``window``."""
+    if not canonical_timestamp(timestamp):
+        return False
+    return window is None or window.holds(timestamp, timestamp)
+
+
+def canonical_timestamp(timestamp: str) -> bool:
+    """What :func:`iso` writes, and a valid time: the text of its second is checked
+    once (the events of a request mostly fall in a few seconds), then the
+    milliseconds by a set lookup."""
+    if timestamp[19:] in _MILLIS_Z and timestamp[:19] in _seconds_seen:
+        return True
+    if not _is_canonical(timestamp):
+        return False
+    if len(_seconds_seen) >= 4096:
+        _seconds_seen.clear()
+    _seconds_seen.add(timestamp[:19])
+    return True
+
+
+def plain_keys(value: dict[str, Any]) -> bool:
+    """Keys of a flat object the fast paths may take: all identifiers (one C call for
+    the usual case), else none starting with '$' or holding U+FF0E or NUL."""
+    return all(map(str.isidentifier, value)) or not any(
+        key.startswith("$") or STORED_DOT in key or "\x00" in key for key in value
+    )
 
 
 def _normalize_exactly(

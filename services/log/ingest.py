@@ -1,5 +1,8 @@
 """Ingest: read a bounded body, validate and normalize, hand to the batcher.
 
+Each body first tries ``fastdecode`` (typed decoding in C; most bodies), then, if
+that does not take it whole, the exact path here, which alone answers errors.
+
 Validation refuses, before anything is queued, whatever the worker could not
 store or the tenant would not keep: 202 means the events will be stored and found.
 """
@@ -16,6 +19,7 @@ from starlette.requests import Request
 
 from services.core.errors import PayloadTooLarge, ValidationFailed
 from services.core.logs.model import iso_from_nanos
+from services.log import fastdecode
 from services.log.batcher import IngestBatcher
 from services.log.compression import decode_content
 from services.log.duplicates import duplicate_key_errors
@@ -142,13 +146,19 @@ async def ingest_one(
     batcher: IngestBatcher, tenant_id: str, body: bytes, received_at: str, retention_days: int
 ) -> str:
     """``retention_days``: the tenant's (0 = kept forever); older events are refused."""
+    window = TimeWindow(received_at, retention_days)
+    decoded = fastdecode.decode_one(body)
+    if decoded is not None and (done := fastdecode.finish(body, decoded, received_at, window)):
+        encoded, ids = done
+        await batcher.submit(tenant_id, encoded)
+        return ids[0]
     raw = _loads(body, "The body")
     if isinstance(raw, list):
         raise ValidationFailed(
             "POST /api/v1/logs takes one event object; send arrays to /api/v1/logs/bulk.",
             errors=[{"field": "body", "message": "expected an object"}],
         )
-    event = normalize_all([raw], received_at, TimeWindow(received_at, retention_days))[0]
+    event = normalize_all([raw], received_at, window)[0]
     check_duplicate_keys(body, [raw], lines=False)
     await batcher.submit(tenant_id, [orjson.dumps(event)])
     return event["id"]
@@ -163,6 +173,17 @@ async def ingest_bulk(
     retention_days: int,
 ) -> list[str]:
     """All of the events queued, or none; ``retention_days`` as for :func:`ingest_one`."""
+    window = TimeWindow(received_at, retention_days)
+    lines = is_ndjson(body, content_type)
+    decoded = fastdecode.decode_bulk(body, lines)
+    if (
+        decoded
+        and len(decoded) <= MAX_BULK_EVENTS
+        and (done := fastdecode.finish(body, decoded, received_at, window))
+    ):
+        encoded, ids = done
+        await batcher.submit(tenant_id, encoded)
+        return ids
     raw_events = parse_bulk(body, content_type)
     if not isinstance(raw_events, list):
         raise ValidationFailed(
@@ -178,8 +199,8 @@ async def ingest_bulk(
             f"{len(raw_events):,} events in one request; the limit is {MAX_BULK_EVENTS:,}."
         )
     check_event_sizes(raw_events, len(body))
-    events = normalize_all(raw_events, received_at, TimeWindow(received_at, retention_days))
-    check_duplicate_keys(body, raw_events, is_ndjson(body, content_type))
+    events = normalize_all(raw_events, received_at, window)
+    check_duplicate_keys(body, raw_events, lines)
     await batcher.submit(tenant_id, [orjson.dumps(e) for e in events])
     return [e["id"] for e in events]
 
