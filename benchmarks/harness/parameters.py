@@ -34,7 +34,7 @@ class Params:
     open_rate: float = 1000
     open_seconds: float = 10
     bulk_users: int = 8  # enough bulk clients to keep the log service busy (4 left it idle 80 %)
-    bulk_requests: int = 100
+    bulk_requests: int = 300
     raw_docs: int = 20_000
     mixed_seconds: float = 60
     mixed_users: int = 60

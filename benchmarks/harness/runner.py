@@ -47,6 +47,21 @@ class Runner:
         self.notes: list[str] = []
         log(f"creating {params.tenants} tenants with writer and viewer keys")
         self.tenants = [self.tenant(f"bench{i}") for i in range(params.tenants)]
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """What a service does once, on its first requests (fetch the signing keys, open
+        its queue, Redis and storage connections, load its Lua scripts), done before any
+        phase is measured, with a tenant of its own: the CPU per request of a phase is
+        that of a running service, not of its first second."""
+        warm = self.tenant("benchwarm")
+        writer = {"Authorization": f"Bearer {warm['writer_token']}"}
+        viewer = {"Authorization": f"Bearer {warm['viewer_token']}"}
+        for _ in range(3):
+            self.http.post("/api/v1/logs", json={"message": "warm-up"}, headers=writer)
+            body = [{"message": "warm-up", "level": "debug"}] * 3
+            self.http.post("/api/v1/logs/bulk", json=body, headers=writer).raise_for_status()
+            self.http.get("/api/v1/logs", params={"limit": 1}, headers=viewer).raise_for_status()
 
     def tenant(self, prefix: str) -> dict[str, Any]:
         """A new tenant with a writer and a viewer key, and a token for each."""
