@@ -1,7 +1,7 @@
 """Ingest: read a bounded body, validate and normalize, hand to the batcher.
 
-Each body first tries ``fastdecode`` (typed decoding in C; most bodies), then, if
-that does not take it whole, the exact path here, which alone answers errors.
+Each bulk body first tries ``fastdecode`` (typed decoding in C; most bodies), then,
+if that does not take it whole, the exact path here, which alone answers errors.
 
 Validation refuses, before anything is queued, whatever the worker could not
 store or the tenant would not keep: 202 means the events will be stored and found.
@@ -147,11 +147,7 @@ async def ingest_one(
 ) -> str:
     """``retention_days``: the tenant's (0 = kept forever); older events are refused."""
     window = TimeWindow(received_at, retention_days)
-    decoded = fastdecode.decode_one(body)
-    if decoded is not None and (done := fastdecode.finish(body, decoded, received_at, window)):
-        encoded, ids = done
-        await batcher.submit(tenant_id, encoded)
-        return ids[0]
+    # (not fastdecode: for one event its per-request costs outweigh what it saves)
     raw = _loads(body, "The body")
     if isinstance(raw, list):
         raise ValidationFailed(
