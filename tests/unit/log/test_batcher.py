@@ -252,6 +252,16 @@ def bodies(sender: FakeSender) -> list[str]:
     return [body for call in sender.calls for body in call]
 
 
+def test_a_receive_of_the_largest_messages_fits_the_workers_default_budget():
+    """What the worker takes at once (10 messages) is parsed within its default byte
+    budget, and a message of ours is never refused as a zip bomb."""
+    from services.worker.settings import WorkerSettings
+
+    budget = WorkerSettings.model_fields["worker_max_batch_bytes"].default
+    assert budget >= 10 * batcher_mod.MAX_MESSAGE_EVENT_BYTES
+    assert batcher_mod.MAX_MESSAGE_EVENT_BYTES + 2 < envelope.MAX_INFLATED_BYTES
+
+
 async def test_a_1000_event_bulk_of_typical_events_is_one_message():
     sender = FakeSender()
     b = await started(sender)
