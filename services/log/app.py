@@ -60,6 +60,7 @@ def create_app(settings: LogSettings | None = None) -> FastAPI:
             max_batch_bytes=settings.ingest_max_message_bytes,
             max_in_flight=settings.ingest_max_in_flight,
             coalesce_in_flight=settings.ingest_coalesce_in_flight,
+            compression=settings.ingest_queue_compression,
             # Every ingest path goes through submit(): limits are checked there.
             admit=admission.admit,
             refund=admission.refund,

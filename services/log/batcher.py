@@ -1,20 +1,28 @@
 """Coalesces the events of concurrent ingest requests into SQS messages.
 
 One POST of one event must not cost one SQS call: requests of the same tenant
-that arrive within a few milliseconds share a message (≤ ``max_message_bytes``)
-and messages share a ``SendMessageBatch`` (≤ 10 entries, ≤ ``max_batch_bytes``).
-Each request waits until SQS has accepted the message holding its events, so
-a 202 means the events are in the queue. A request's events are never split
-across messages unless they alone exceed one message (large bulk requests),
-so a failure cannot half-accept an ordinary request.
+that arrive within a few milliseconds share a message and messages share a
+``SendMessageBatch`` (≤ 10 entries, ≤ ``max_batch_bytes`` of bodies). Each
+request waits until SQS has accepted the message holding its events, so a 202
+means the events are in the queue. A request's events are never split across
+messages unless they alone exceed one message (large bulk requests), so a
+failure cannot half-accept an ordinary request.
+
+Messages are packed by the size of their body as sent, compressed (see
+``services/core/logs/envelope.py``), not by their events' JSON: a body of
+≤ ``max_message_bytes`` holds 4-5x as much JSON of typical events. Requests are
+grouped up to the JSON the recent compression ratio says will fit (at most
+``max_message_event_bytes``), encoded once, and a body that still came out too
+large is split between requests and encoded again. So a 1,000-event bulk is one
+message, and several share one ``SendMessageBatch``.
 
 Batching adapts to load: at most ``coalesce_in_flight`` coalesced sends are in
 flight, and requests arriving meanwhile join the next one. A quiet service
 sends after ``linger``; a busy one sends bigger batches, not more of them. (A
 ``SendMessageBatch`` costs ~2.5 ms of botocore CPU whatever its size: a fixed
 4 ms cadence with 16 sends in flight spent half a core on it at 1,000 req/s.)
-Requests too big to share a message are sent at once, up to
-``max_in_flight`` calls at a time.
+Requests too big for one message are split across their own messages and sent
+at once, up to ``max_in_flight`` calls at a time.
 
 Every ingest path hands its events to :meth:`IngestBatcher.submit`, so that is
 where the tenant's ingest limits are checked (``admit``, see
@@ -33,7 +41,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from services.core.errors import Unavailable
-from services.core.logs.envelope import encode
+from services.core.logs.envelope import Compression, encode
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,15 @@ SEND_LATENCY = Histogram(
 )
 
 _ENVELOPE_OVERHEAD = 64
+# The most event JSON one message holds, however well it compresses. Typical
+# events fill a 240 KB body at about this much, and one ReceiveMessage (10
+# messages) then stays within the worker's default byte budget
+# (LOGSERVER_WORKER_MAX_BATCH_BYTES, 12 MiB) and far below what the worker
+# inflates at most (envelope.MAX_INFLATED_BYTES).
+MAX_MESSAGE_EVENT_BYTES = 1024 * 1024
+# Messages are filled to this share of the limit at an estimated ratio, so a
+# body rarely comes out too large and has to be encoded again.
+_AIM = 0.9
 
 
 def pack(events: list[bytes], max_bytes: int) -> list[list[bytes]]:
@@ -62,26 +79,59 @@ def pack(events: list[bytes], max_bytes: int) -> list[list[bytes]]:
     return groups
 
 
-@dataclass
+@dataclass(slots=True)
 class _Request:
+    """A request's events (or, when one request is split, a part of them)."""
+
     events: list[bytes]
-    size: int
-    future: asyncio.Future[None]
+    size: int  # bytes of their JSON, separators included
+    future: asyncio.Future[None] | None = None
+    message: _Message | None = None  # encoded alone already (too large to share one)
 
 
 @dataclass
 class _Message:
     tenant_id: str
+    requests: list[_Request]
     events: list[bytes] = field(default_factory=list)
-    size: int = _ENVELOPE_OVERHEAD
-    requests: list[_Request] = field(default_factory=list)
+    raw: int = 0  # bytes of the events' JSON
     body: str = ""
+    size: int = 0  # bytes of the body (UTF-8), what SQS counts
 
-    def encoded(self) -> _Message:
-        """Build the body once; ``size`` becomes its length (≤ the raw size)."""
-        self.body = encode(self.tenant_id, self.events)
-        self.size = len(self.body)
+    def __post_init__(self) -> None:
+        if len(self.requests) == 1:
+            self.events = self.requests[0].events
+        else:
+            self.events = [e for req in self.requests for e in req.events]
+        self.raw = sum(req.size for req in self.requests)
+
+    def encoded(self, compression: Compression) -> _Message:
+        """Build the body once and measure it."""
+        self.body = encode(self.tenant_id, self.events, compression)
+        # A compressed body is ASCII (str.isascii is O(1)); only v1 may need counting.
+        self.size = len(self.body) if self.body.isascii() else len(self.body.encode())
         return self
+
+
+def _json_bytes(events: list[bytes]) -> int:
+    """Bytes of the events' JSON with their separators (map(len): no per-event frame)."""
+    return sum(map(len, events)) + len(events)
+
+
+def _group(units: list[_Request], max_bytes: int) -> list[list[_Request]]:
+    """Consecutive units in groups of ≤ ``max_bytes`` of JSON (a larger unit alone)."""
+    groups: list[list[_Request]] = []
+    current: list[_Request] = []
+    size = 0
+    for unit in units:
+        if current and size + unit.size > max_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(unit)
+        size += unit.size
+    if current:
+        groups.append(current)
+    return groups
 
 
 SendBatch = Callable[[list[str]], Awaitable[list[bool]]]
@@ -98,8 +148,10 @@ class IngestBatcher:
         linger: float = 0.004,
         max_message_bytes: int = 240_000,
         max_batch_bytes: int = 240_000,
+        max_message_event_bytes: int = MAX_MESSAGE_EVENT_BYTES,
         max_in_flight: int = 16,
         coalesce_in_flight: int = 1,
+        compression: Compression = "zstd",
         admit: Admit | None = None,
         refund: Refund | None = None,
     ) -> None:
@@ -109,8 +161,14 @@ class IngestBatcher:
         self.linger = linger
         self.max_message_bytes = max_message_bytes
         self.max_batch_bytes = max_batch_bytes
+        self.max_message_event_bytes = max_message_event_bytes
+        self.compression: Compression = compression
+        # Body bytes per byte of event JSON in the bodies encoded lately; 1 until
+        # known, so the first messages are sized as if nothing compressed.
+        self.ratio = 1.0
+        self._learnt = False
         self._pending: dict[str, list[_Request]] = {}
-        self._pending_bytes = 0
+        self._pending_bytes = 0.0  # their bodies' size, estimated at ``ratio``
         self._wake = asyncio.Event()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._coalesce_slots = asyncio.Semaphore(coalesce_in_flight)
@@ -142,14 +200,14 @@ class IngestBatcher:
         if self._admit is None:
             await self._queue(tenant_id, events)
             return
-        size = sum(len(e) for e in events)
+        size = sum(map(len, events))
         await self._admit(tenant_id, len(events), size)
         try:
             await self._queue(tenant_id, events)
         except PartlyQueued as exc:
             if self._refund is not None:
                 missing = [e for a, b in exc.not_accepted for e in events[a : b + 1]]
-                await self._refund(tenant_id, len(missing), sum(len(e) for e in missing))
+                await self._refund(tenant_id, len(missing), sum(map(len, missing)))
             raise
         except Unavailable:
             if self._refund is not None:
@@ -157,26 +215,91 @@ class IngestBatcher:
             raise
 
     async def _queue(self, tenant_id: str, events: list[bytes]) -> None:
-        groups = pack(events, self.max_message_bytes)
-        if len(groups) > 1:
-            # Larger than one message: send this request's own messages directly.
-            await self._send_messages([_Message(tenant_id, g).encoded() for g in groups])
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        size = sum(len(e) + 1 for e in events)
-        self._pending.setdefault(tenant_id, []).append(_Request(events, size, future))
-        self._pending_bytes += size
+        request = _Request(events, _json_bytes(events))
+        if request.size + _ENVELOPE_OVERHEAD <= self.max_message_bytes:
+            estimate = request.size * self.ratio  # fits one message even uncompressed
+        else:
+            # Maybe more than one message even compressed: encode it alone now.
+            messages = self._encode_large(tenant_id, request)
+            if len(messages) > 1:
+                # Larger than one message: send this request's own messages directly.
+                await self._send_messages(messages)
+                return
+            request.message = messages[0]
+            request.message.requests = [request]
+            estimate = request.message.size
+        request.future = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(tenant_id, []).append(request)
+        self._pending_bytes += estimate
         self._wake.set()
-        await future
+        await request.future
+
+    def _encode_large(self, tenant_id: str, request: _Request) -> list[_Message]:
+        """The messages of one request that may not fit one: itself if it does."""
+        if request.size <= self.max_message_event_bytes:
+            messages = self._fit(tenant_id, [request], split_events=True)
+        else:
+            messages = [
+                msg
+                for part in pack(request.events, self._event_bytes_per_message())
+                for msg in self._fit(
+                    tenant_id, [_Request(part, _json_bytes(part))], split_events=True
+                )
+            ]
+        self._learn(messages)
+        return messages
+
+    def _event_bytes_per_message(self) -> int:
+        """The event JSON that should encode to a body within ``max_message_bytes``
+        at the recent ratio (at most ``max_message_event_bytes``)."""
+        target = int(self.max_message_bytes * _AIM / self.ratio)
+        return max(1, min(self.max_message_event_bytes, target))
+
+    def _fit(
+        self, tenant_id: str, units: list[_Request], *, split_events: bool = False
+    ) -> list[_Message]:
+        """``units`` (in order) as messages whose bodies stay within ``max_message_bytes``.
+
+        Encoded together first; a body that comes out too large is split between
+        units, at its own ratio, and the parts encoded again. A unit too large alone
+        is split between its events if ``split_events`` (a request sent on its own);
+        otherwise it stays one message, which SQS will refuse.
+        """
+        msg = _Message(tenant_id, units).encoded(self.compression)
+        if msg.size <= self.max_message_bytes:
+            return [msg]
+        if len(units) == 1:
+            if not split_events or len(units[0].events) < 2:
+                return [msg]
+            units = [_Request([e], len(e) + 1) for e in units[0].events]
+        # Below raw (the body is too large), so ≥ 2 groups: every round has fewer units.
+        budget = int(msg.raw * self.max_message_bytes * _AIM / msg.size)
+        return [
+            part
+            for group in _group(units, budget)
+            for part in self._fit(tenant_id, group, split_events=split_events)
+        ]
+
+    def _learn(self, messages: list[_Message]) -> None:
+        raw = sum(msg.raw for msg in messages)
+        if raw < 4096:  # a few small events say little about the next bulk
+            return
+        seen = sum(msg.size for msg in messages) / raw
+        self.ratio = (self.ratio + seen) / 2 if self._learnt else seen
+        self._learnt = True
+
+    def _batch_is_full(self) -> bool:
+        """Whether what is pending already fills a SendMessageBatch: no linger then."""
+        return self._pending_bytes >= self.max_batch_bytes or len(self._pending) >= 10
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            if not self._closed and self._pending_bytes < self.max_batch_bytes:
+            if not self._closed and not self._batch_is_full():
                 await asyncio.sleep(self.linger)  # let concurrent requests join
             await self._coalesce_slots.acquire()  # requests keep joining while we wait
             self._wake.clear()
-            pending, self._pending, self._pending_bytes = self._pending, {}, 0
+            pending, self._pending, self._pending_bytes = self._pending, {}, 0.0
             task = asyncio.create_task(self._dispatch(pending))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -191,24 +314,33 @@ class IngestBatcher:
             log.exception("batcher dispatch failed")
             for requests in pending.values():
                 for req in requests:
-                    if not req.future.done():
+                    if req.future is not None and not req.future.done():
                         req.future.set_exception(_queue_unavailable())
         finally:
             self._coalesce_slots.release()
 
     def _to_messages(self, pending: dict[str, list[_Request]]) -> list[_Message]:
-        messages: list[_Message] = []
+        """Whole requests of one tenant per message, grouped by the JSON that should
+        fit and split again where a body did not; requests encoded alone as they are."""
+        target = self._event_bytes_per_message()
+        ready: list[_Message] = []
+        encoded: list[_Message] = []
         for tenant_id, requests in pending.items():
-            current = _Message(tenant_id)
+            group: list[_Request] = []
+            size = 0
             for req in requests:
-                if current.requests and current.size + req.size > self.max_message_bytes:
-                    messages.append(current)
-                    current = _Message(tenant_id)
-                current.events.extend(req.events)
-                current.size += req.size
-                current.requests.append(req)
-            messages.append(current)
-        return [msg.encoded() for msg in messages]
+                if req.message is not None:
+                    ready.append(req.message)
+                    continue
+                if group and size + req.size > target:
+                    encoded += self._fit(tenant_id, group)
+                    group, size = [], 0
+                group.append(req)
+                size += req.size
+            if group:
+                encoded += self._fit(tenant_id, group)
+        self._learn(encoded)
+        return encoded + ready
 
     def _to_batches(self, messages: list[_Message]) -> list[list[_Message]]:
         batches: list[list[_Message]] = []
@@ -234,7 +366,7 @@ class IngestBatcher:
             if ok:
                 INGESTED.labels(msg.tenant_id).inc(len(msg.events))
             for req in msg.requests:
-                if req.future.done():
+                if req.future is None or req.future.done():
                     continue
                 if ok:
                     req.future.set_result(None)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
+from services.cli.synthetic import EventGenerator
 from services.core.errors import Unavailable
 from services.core.logs import envelope
 from services.log import batcher as batcher_mod
@@ -31,6 +32,15 @@ def noisy(name: str, pad: int) -> bytes:
     """An event that does not compress, so its message is as large as its JSON."""
     text = base64.b64encode(_NOISE.randbytes(pad)).decode()[:pad]
     return orjson.dumps({"id": name, "message": text})
+
+
+def typical(n: int, prefix: str = "", seed: int = 1) -> list[bytes]:
+    """Events like the benchmark's (~260 bytes of JSON each, ~5x smaller with zstd)."""
+    rng = random.Random(seed)
+    return [
+        orjson.dumps({"id": f"{prefix}{i}-{rng.getrandbits(64):016x}", **event})
+        for i, event in enumerate(EventGenerator(seed=seed).batch(n))
+    ]
 
 
 def decode(body: str) -> tuple[str, list[str]]:
@@ -156,7 +166,7 @@ async def test_more_than_ten_messages_split_into_batches():
 async def test_requests_of_one_tenant_split_at_message_size_without_splitting_a_request():
     sender = FakeSender()
     b = await started(sender, max_message_bytes=300)
-    reqs = [[ev(f"r{i}-{j}", pad=20) for j in range(3)] for i in range(6)]
+    reqs = [[noisy(f"r{i}-{j}", 20) for j in range(3)] for i in range(6)]
     assert len(pack(reqs[0], 300)) == 1  # each request alone fits one message
     try:
         await asyncio.gather(*(b.submit("acme", r) for r in reqs))
@@ -188,10 +198,10 @@ async def test_batch_byte_limit_splits_batches():
 async def test_large_request_is_split_across_messages_and_sent_directly():
     sender = FakeSender()
     b = IngestBatcher(sender, linger=0.001, max_message_bytes=300)  # runner never started
-    events = [ev(f"e{i:02d}", pad=40) for i in range(20)]
+    events = [noisy(f"e{i:02d}", 40) for i in range(20)]
     await b.submit("acme", events)  # returns without the runner: sent directly
     messages = sender.messages()
-    assert len(messages) == len(pack(events, 300)) > 1
+    assert len(messages) > 1
     assert all(t == "acme" for t, _ in messages)
     assert [i for _, ids in messages for i in ids] == [f"e{i:02d}" for i in range(20)]
     for call in sender.calls:
@@ -220,8 +230,131 @@ async def test_compressed_messages_are_batched_by_their_encoded_size():
     assert len(sender.calls) == 2
     for call in sender.calls:
         assert sum(len(body) for body in call) <= 400
-        assert all(body.startswith('{"v":2,') for body in call)
+        assert all(body.startswith('{"v":3,') for body in call)
     assert sorted(sender.messages()) == sorted((f"t{i}", [f"e{i}"]) for i in range(6))
+
+
+async def test_zlib_compression_sends_v2_bodies_an_older_worker_reads():
+    sender = FakeSender()
+    b = await started(sender, compression="zlib")
+    try:
+        await b.submit("acme", [ev("a", pad=200), ev("b", pad=200)])
+    finally:
+        await b.close()
+    assert sender.calls[0][0].startswith('{"v":2,')
+    assert sender.messages() == [("acme", ["a", "b"])]
+
+
+# --- packing by the compressed size ---------------------------------------------
+
+
+def bodies(sender: FakeSender) -> list[str]:
+    return [body for call in sender.calls for body in call]
+
+
+def test_a_receive_of_the_largest_messages_fits_the_workers_default_budget():
+    """What the worker takes at once (10 messages) is parsed within its default byte
+    budget, and a message of ours is never refused as a zip bomb."""
+    from services.worker.settings import WorkerSettings
+
+    budget = WorkerSettings.model_fields["worker_max_batch_bytes"].default
+    assert budget >= 10 * batcher_mod.MAX_MESSAGE_EVENT_BYTES
+    assert batcher_mod.MAX_MESSAGE_EVENT_BYTES + 2 < envelope.MAX_INFLATED_BYTES
+
+
+async def test_a_1000_event_bulk_of_typical_events_is_one_message():
+    sender = FakeSender()
+    b = await started(sender)
+    events = typical(1000)
+    assert sum(len(e) for e in events) > 240_000  # more JSON than one message holds
+    try:
+        await b.submit("acme", events)
+    finally:
+        await b.close()
+    assert len(sender.calls) == 1 and len(sender.calls[0]) == 1
+    assert len(sender.calls[0][0]) <= 240_000
+    assert sender.messages() == [("acme", [orjson.loads(e)["id"] for e in events])]
+
+
+async def test_concurrent_large_requests_share_one_send_message_batch():
+    sender = FakeSender()
+    b = await started(sender)
+    requests = [typical(1000, prefix=f"r{r}-", seed=r) for r in range(3)]
+    try:
+        await asyncio.gather(*(b.submit(f"t{r}", events) for r, events in enumerate(requests)))
+    finally:
+        await b.close()
+    assert len(sender.calls) == 1 and len(sender.calls[0]) == 3
+    assert sum(len(body.encode()) for body in sender.calls[0]) <= 240_000
+    assert sorted(sender.messages()) == [
+        (f"t{r}", [orjson.loads(e)["id"] for e in events]) for r, events in enumerate(requests)
+    ]
+
+
+async def test_a_body_that_compresses_worse_than_expected_is_split_between_requests():
+    sender = FakeSender()
+    b = await started(sender, max_message_bytes=2000, max_batch_bytes=100_000)
+    try:
+        await b.submit("warm", [ev(f"w{i}", pad=400) for i in range(50)])
+        assert b.ratio < 0.2  # what the next messages are sized by: ~10x more JSON
+        sender.calls.clear()
+        reqs = [[noisy(f"r{i}-{j}", 150) for j in range(3)] for i in range(12)]
+        await asyncio.gather(*(b.submit("acme", r) for r in reqs))
+    finally:
+        await b.close()
+    messages = sender.messages()
+    assert len(messages) > 1
+    assert [i for _, ids in messages for i in ids] == [
+        f"r{i}-{j}" for i in range(12) for j in range(3)
+    ]
+    for _, ids in messages:
+        assert len(ids) % 3 == 0 and len({i.split("-")[0] for i in ids}) == len(ids) // 3
+    assert all(len(body.encode()) <= 2000 for body in bodies(sender))
+
+
+@pytest.mark.parametrize("count", [30, 400])  # one message's JSON or less, and beyond it
+async def test_incompressible_events_still_respect_the_limits(count: int):
+    sender = FakeSender()
+    b = await started(
+        sender, max_message_bytes=4096, max_batch_bytes=10_000, max_message_event_bytes=16_384
+    )
+    events = [noisy(f"e{i:03d}", 100) for i in range(count)]
+    try:
+        await asyncio.gather(b.submit("acme", events), b.submit("other", [noisy("x", 100)]))
+    finally:
+        await b.close()
+    assert [i for t, ids in sender.messages() if t == "acme" for i in ids] == [
+        f"e{i:03d}" for i in range(count)
+    ]
+    assert all(len(body.encode()) <= 4096 for body in bodies(sender))
+    for call in sender.calls:
+        assert len(call) <= 10 and sum(len(body.encode()) for body in call) <= 10_000
+
+
+async def test_a_request_over_the_json_bound_of_a_message_is_split_even_if_it_compresses():
+    sender = FakeSender()
+    b = IngestBatcher(sender, max_message_event_bytes=64 * 1024)  # runner never started
+    events = typical(1000)
+    await b.submit("acme", events)  # sent directly: more than one message
+    messages = sender.messages()
+    assert len(messages) > 1 and len(sender.calls) == 1
+    assert [i for _, ids in messages for i in ids] == [orjson.loads(e)["id"] for e in events]
+    for body in bodies(sender):
+        assert envelope.open_body(body).size <= 64 * 1024
+
+
+async def test_pending_bodies_below_a_batch_wait_for_more_requests(fast_backoff):
+    sender = FakeSender()
+    b = await started(sender, linger=0.002)
+    try:
+        await b.submit("acme", typical(1000))  # learns how well such events compress
+        fast_backoff.clear()
+        # ~260 KB of JSON pending: more than a batch's bytes, but not compressed.
+        await asyncio.gather(*(b.submit("acme", [e]) for e in typical(1000, prefix="s")))
+    finally:
+        await b.close()
+    assert 0.002 in fast_backoff  # it lingered for more
+    assert len(sender.calls) == 2
 
 
 # --- failures ------------------------------------------------------------------------
@@ -251,7 +384,7 @@ async def test_direct_send_raising_is_unavailable(fast_backoff):
     sender = FakeSender(raises=ConnectionError("boom"))
     b = IngestBatcher(sender, max_message_bytes=200)
     with pytest.raises(Unavailable):
-        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+        await b.submit("acme", [noisy(f"e{i}", 50) for i in range(10)])
 
 
 async def test_partial_failure_retries_only_failed_entries(fast_backoff):
@@ -291,17 +424,15 @@ async def test_direct_send_partial_failure_is_unavailable(fast_backoff):
     sender = FakeSender(decide=lambda n, body: not decode(body)[1][0].startswith("e0"))
     b = IngestBatcher(sender, max_message_bytes=200)
     with pytest.raises(Unavailable):
-        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+        await b.submit("acme", [noisy(f"e{i}", 50) for i in range(10)])
     assert len(sender.calls) == 3
     assert all(len(c) == 1 for c in sender.calls[1:])  # only the failed entry is re-sent
 
 
 async def test_a_partly_queued_request_says_which_events_will_be_stored(fast_backoff):
-    events = [ev(f"e{i}", pad=50) for i in range(10)]
-    groups = pack(events, 300)
-    assert len(groups) > 2 and len(groups[1]) > 1
-    refused = orjson.loads(groups[1][0])["id"]  # the second message is refused, the rest queued
-    sender = FakeSender(decide=lambda n, body: decode(body)[1][0] != refused)
+    events = [noisy(f"e{i}", 50) for i in range(10)]
+    # The message holding e4 is refused (every attempt), the others are queued.
+    sender = FakeSender(decide=lambda n, body: "e4" not in decode(body)[1])
     refunds: list[tuple[str, int, int]] = []
 
     async def refund(tenant: str, n: int, size: int) -> None:
@@ -313,22 +444,27 @@ async def test_a_partly_queued_request_says_which_events_will_be_stored(fast_bac
     b = IngestBatcher(sender, max_message_bytes=300, admit=admit, refund=refund)
     with pytest.raises(PartlyQueued) as caught:
         await b.submit("acme", events)
-    first = len(groups[0])
-    last = first + len(groups[1]) - 1
+    groups = [ids for _, ids in sender.messages()[: len(sender.calls[0])]]
+    assert len(groups) > 2 and [i for g in groups for i in g] == [f"e{i}" for i in range(10)]
+    refused = next(g for g in groups if "e4" in g)
+    assert len(refused) > 1 and refused != groups[0] and refused != groups[-1]
+    first = int(refused[0][1:])
+    last = first + len(refused) - 1
     problem = caught.value.to_problem()
     assert problem["status"] == 503
-    assert problem["accepted"] == len(events) - len(groups[1])
+    assert problem["accepted"] == len(events) - len(refused)
     assert problem["not_accepted"] == [[first, last]]
     assert f"not the events at index {first}-{last}" in problem["detail"]
     # the tenant's usage gives back only what was not queued
-    assert refunds == [("acme", len(groups[1]), sum(len(e) for e in groups[1]))]
+    missing = events[first : last + 1]
+    assert refunds == [("acme", len(missing), sum(len(e) for e in missing))]
 
 
 async def test_no_backoff_after_the_last_attempt(fast_backoff):
     sender = FakeSender(decide=lambda n, body: False)
     b = IngestBatcher(sender, max_message_bytes=200)
     with pytest.raises(Unavailable):
-        await b.submit("acme", [ev(f"e{i}", pad=50) for i in range(10)])
+        await b.submit("acme", [noisy(f"e{i}", 50) for i in range(10)])
     assert len(sender.calls) == 3
     assert [d for d in fast_backoff if d >= 0.05] == [0.05, 0.1]
 
@@ -437,7 +573,7 @@ async def test_large_requests_do_not_wait_for_coalesced_sends():
     try:
         small = asyncio.ensure_future(b.submit("acme", [ev("small")]))
         await wait_for_calls(sender, 1)
-        big = asyncio.ensure_future(b.submit("acme", [ev(f"b{i}", pad=1500) for i in range(4)]))
+        big = asyncio.ensure_future(b.submit("acme", [noisy(f"b{i}", 1500) for i in range(4)]))
         await wait_for_calls(sender, 2)  # sent directly although the coalesced slot is taken
         sender.gate.set()
         await asyncio.gather(small, big)

@@ -5,6 +5,7 @@ and Redis."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -402,14 +403,32 @@ async def test_delete_failure_still_publishes():
     assert [e["id"] for e in w.published()["logs:acme"]] == ["a"]
 
 
-def test_decode_compressed_message_from_the_producer():
+@pytest.mark.parametrize(("compression", "version"), [("zstd", 3), ("zlib", 2)])
+def test_decode_compressed_message_from_the_producer(
+    compression: envelope.Compression, version: int
+):
     evs = [event("a", service="s"), event("b")]
-    body = envelope.encode("acme", [orjson.dumps(e) for e in evs])
-    assert body.startswith('{"v":2,')
+    body = envelope.encode("acme", [orjson.dumps(e) for e in evs], compression)
+    assert body.startswith(f'{{"v":{version},')
     d = decode(raw_message(1, body))
     assert d.tenant_id == "acme"
     assert d.events == evs
     assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
+
+
+async def test_a_v3_message_that_does_not_inflate_is_poison_and_the_others_are_stored():
+    """A v3 body is inflated only once the batch has room in the budget: a frame that
+    turns out broken then is poison like any undecodable message."""
+    good = envelope.encode("acme", [orjson.dumps(event("a", message="x" * 500))])
+    doc = orjson.loads(envelope.encode("acme", [orjson.dumps(event("b", message="y" * 500))]))
+    frame = base64.b64decode(doc["events_zstd"])
+    doc["events_zstd"] = base64.b64encode(frame[:-8]).decode()  # truncated, size declared
+    w = World()
+    assert await w.consumer.handle(
+        [raw_message(1, good), raw_message(2, orjson.dumps(doc).decode())]
+    )
+    assert w.deleted == ["r1"]
+    assert [d["_id"] for d in w.logs.calls[0][0]] == ["acme:a"]
 
 
 # --- rollups and the recent-events ring ----------------------------------------------------
