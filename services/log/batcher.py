@@ -330,7 +330,10 @@ class IngestBatcher:
             size = 0
             for req in requests:
                 if req.message is not None:
+                    # Detached: request and message referring to each other would live
+                    # (events, body) until the cycle collector's next full pass.
                     ready.append(req.message)
+                    req.message = None
                     continue
                 if group and size + req.size > target:
                     encoded += self._fit(tenant_id, group)

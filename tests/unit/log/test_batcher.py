@@ -634,3 +634,30 @@ async def test_a_request_the_queue_refused_is_taken_back_out_of_the_usage(fast_b
         await b.submit("acme", [ev("a")])
     await b.close()
     assert gate.refunded == gate.admitted == [("acme", 1, len(ev("a")))]
+
+
+class _Events(list):
+    """A list a test can hold a weak reference to."""
+
+
+@pytest.mark.parametrize("count", [10, 1000, 6000])  # coalesced, one message, split
+async def test_a_settled_request_is_freed_without_the_cycle_collector(count: int):
+    # The service collects cycles rarely (services/core/web/app.py GC_THRESHOLDS): a
+    # request kept alive by a reference cycle would hold its events and its message
+    # body (~0.5 MB a bulk) until then - 120 MB more RSS under a bulk load.
+    import gc
+    import weakref
+
+    sender = FakeSender()
+    b = await started(sender)
+    gc.collect()
+    gc.disable()
+    try:
+        events = _Events(typical(count))
+        alive = weakref.ref(events)
+        await b.submit("acme", events)
+        del events
+        await b.close()
+        assert alive() is None
+    finally:
+        gc.enable()
