@@ -112,13 +112,17 @@ def test_fanout_delivers_to_every_client(report: dict[str, Any]) -> None:
 
 
 def test_shipper_protocols_beside_bulk(report: dict[str, Any]) -> None:
-    protocols = report["results"]["shippers"]["protocols"]
+    shippers = report["results"]["shippers"]
+    protocols = shippers["protocols"]
     assert set(protocols) == {"bulk", "bulk_basic", "otlp", "loki", "elastic"}
+    assert shippers["log_pid"]  # the log service's CPU was read
     for name, summary in protocols.items():
         _ok(summary)
         assert summary["events"] == 1000 * summary["requests"], name
-        assert summary["log_cpu_ms_per_1000_events"] > 0, name  # the log service's pid found
-        assert summary["cpu_ratio_to_bulk"] > 0, name
+        assert summary["log_cpu_ms_per_1000_events"] >= 0, name
+    # Each protocol's few smoke requests may take less than one clock tick (10 ms) of
+    # the log service's CPU (our bulk does); together they take several.
+    assert sum(s["log_cpu_ms_per_1000_events"] for s in protocols.values()) > 0
 
 
 def test_noisy_neighbour_measures_b_quiet_and_flooded(report: dict[str, Any]) -> None:
