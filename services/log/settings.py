@@ -36,8 +36,9 @@ class LogSettings(LimitSettings):
     )
     ingest_queue_compression: Compression = Field(
         "zstd",
-        description="How queue message bodies are compressed: `zstd` (message version 3) "
-        "or `zlib` (version 2: ~2x the CPU, ~1.4x the bytes). A worker older than version 3 "
+        description="How queue message bodies are compressed: `zstd` (message version 3; "
+        "version 2 below 16 KiB, where zlib costs less) or `zlib` (version 2 always: ~2x the "
+        "CPU, ~1.4x the bytes of larger bodies). A worker older than version 3 "
         "cannot read it and dead-letters it: while upgrading a running system, set `zlib` until "
         "every worker is upgraded. Bodies that do not compress are sent plain (version 1).",
     )

@@ -405,8 +405,9 @@ async def test_delete_failure_still_publishes():
 
 @pytest.mark.parametrize(("compression", "version"), [("zstd", 3), ("zlib", 2)])
 def test_decode_compressed_message_from_the_producer(
-    compression: envelope.Compression, version: int
+    compression: envelope.Compression, version: int, monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setattr(envelope, "ZSTD_FROM_BYTES", 0)  # zstd however small
     evs = [event("a", service="s"), event("b")]
     body = envelope.encode("acme", [orjson.dumps(e) for e in evs], compression)
     assert body.startswith(f'{{"v":{version},')
@@ -416,9 +417,12 @@ def test_decode_compressed_message_from_the_producer(
     assert [doc["_id"] for doc in d.docs] == ["acme:a", "acme:b"]
 
 
-async def test_a_v3_message_that_does_not_inflate_is_poison_and_the_others_are_stored():
+async def test_a_v3_message_that_does_not_inflate_is_poison_and_the_others_are_stored(
+    monkeypatch: pytest.MonkeyPatch,
+):
     """A v3 body is inflated only once the batch has room in the budget: a frame that
     turns out broken then is poison like any undecodable message."""
+    monkeypatch.setattr(envelope, "ZSTD_FROM_BYTES", 0)  # zstd however small
     good = envelope.encode("acme", [orjson.dumps(event("a", message="x" * 500))])
     doc = orjson.loads(envelope.encode("acme", [orjson.dumps(event("b", message="y" * 500))]))
     frame = base64.b64decode(doc["events_zstd"])

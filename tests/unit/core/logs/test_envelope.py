@@ -23,7 +23,7 @@ def events(n: int) -> list[bytes]:
 
 
 def test_compressible_events_are_sent_as_v3_and_read_back() -> None:
-    evs = events(50)
+    evs = events(400)
     body = envelope.encode("acme", evs)
     doc = json.loads(body)
     assert doc["v"] == 3 and doc["tenant_id"] == "acme" and "events_zstd" in doc
@@ -32,11 +32,23 @@ def test_compressible_events_are_sent_as_v3_and_read_back() -> None:
 
 
 def test_a_v3_body_is_inflated_only_when_its_events_are_read() -> None:
-    evs = events(50)
+    evs = events(400)
     opened = envelope.open_body(envelope.encode("acme", evs))
     assert opened.raw is None  # the worker holds the compressed bytes until it has room
     assert opened.size == len(b"[%s]" % b",".join(evs))
     assert opened.events() == [orjson.loads(e) for e in evs]
+
+
+def test_a_small_body_is_zlib_where_zstd_would_cost_more() -> None:
+    # zstd's fixed cost per call exceeds what it saves on a few events (v2 reads anywhere).
+    small, large = events(20), events(400)
+    assert len(b",".join(small)) < envelope.ZSTD_FROM_BYTES <= len(b",".join(large))
+    assert json.loads(envelope.encode("acme", small))["v"] == 2
+    assert json.loads(envelope.encode("acme", large))["v"] == 3
+    assert envelope.decode(envelope.encode("acme", small)) == (
+        "acme",
+        [orjson.loads(e) for e in small],
+    )
 
 
 def test_zlib_compression_still_sends_v2() -> None:
