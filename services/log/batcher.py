@@ -56,11 +56,11 @@ SEND_LATENCY = Histogram(
 
 _ENVELOPE_OVERHEAD = 64
 # The most event JSON one message holds, however well it compresses. Typical
-# events fill a 240 KB body at about this much, and one ReceiveMessage (10
-# messages) then stays within the worker's default byte budget
-# (LOGSERVER_WORKER_MAX_BATCH_BYTES, 12 MiB) and far below what the worker
+# events make a ~75 KB body of it, so three such messages share a SendMessageBatch;
+# one ReceiveMessage (10 messages) stays within the worker's default byte budget
+# (LOGSERVER_WORKER_MAX_BATCH_BYTES, 6 MiB) and far below what the worker
 # inflates at most (envelope.MAX_INFLATED_BYTES).
-MAX_MESSAGE_EVENT_BYTES = 1024 * 1024
+MAX_MESSAGE_EVENT_BYTES = 512 * 1024
 # Messages are filled to this share of the limit at an estimated ratio, so a
 # body rarely comes out too large and has to be encoded again.
 _AIM = 0.9
