@@ -34,9 +34,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -55,6 +56,7 @@ SEND_LATENCY = Histogram(
 )
 
 _ENVELOPE_OVERHEAD = 64
+T = TypeVar("T")
 # The most event JSON one message holds, however well it compresses. Typical
 # events make a ~75 KB body of it, so three such messages share a SendMessageBatch;
 # one ReceiveMessage (10 messages) stays within the worker's default byte budget
@@ -66,17 +68,39 @@ MAX_MESSAGE_EVENT_BYTES = 512 * 1024
 _AIM = 0.9
 
 
+def consecutive(
+    items: Iterable[T],
+    size: Callable[[T], int],
+    max_bytes: int,
+    *,
+    start: int = 0,
+    max_items: int = 0,
+) -> list[list[T]]:
+    """``items`` in order, in groups whose sizes (counted from ``start``) stay within
+    ``max_bytes`` and, with ``max_items``, that hold at most that many; an item larger
+    than ``max_bytes`` alone is a group alone."""
+    groups: list[list[T]] = []
+    current: list[T] = []
+    total = start
+    for item in items:
+        n = size(item)
+        if current and (total + n > max_bytes or len(current) == max_items):
+            groups.append(current)
+            current, total = [], start
+        current.append(item)
+        total += n
+    if current:
+        groups.append(current)
+    return groups
+
+
 def pack(events: list[bytes], max_bytes: int) -> list[list[bytes]]:
     """Split serialized events into groups whose message stays under ``max_bytes``."""
-    groups: list[list[bytes]] = [[]]
-    size = _ENVELOPE_OVERHEAD
-    for ev in events:
-        if groups[-1] and size + len(ev) + 1 > max_bytes:
-            groups.append([])
-            size = _ENVELOPE_OVERHEAD
-        groups[-1].append(ev)
-        size += len(ev) + 1
-    return groups
+    return consecutive(events, _event_size, max_bytes, start=_ENVELOPE_OVERHEAD) or [[]]
+
+
+def _event_size(event: bytes) -> int:
+    return len(event) + 1  # and its separator
 
 
 @dataclass(slots=True)
@@ -118,20 +142,7 @@ def _json_bytes(events: list[bytes]) -> int:
     return sum(map(len, events)) + len(events)
 
 
-def _group(units: list[_Request], max_bytes: int) -> list[list[_Request]]:
-    """Consecutive units in groups of ≤ ``max_bytes`` of JSON (a larger unit alone)."""
-    groups: list[list[_Request]] = []
-    current: list[_Request] = []
-    size = 0
-    for unit in units:
-        if current and size + unit.size > max_bytes:
-            groups.append(current)
-            current, size = [], 0
-        current.append(unit)
-        size += unit.size
-    if current:
-        groups.append(current)
-    return groups
+_size_of = attrgetter("size")
 
 
 SendBatch = Callable[[list[str]], Awaitable[list[bool]]]
@@ -276,7 +287,7 @@ class IngestBatcher:
         budget = int(msg.raw * self.max_message_bytes * _AIM / msg.size)
         return [
             part
-            for group in _group(units, budget)
+            for group in consecutive(units, _size_of, budget)
             for part in self._fit(tenant_id, group, split_events=split_events)
         ]
 
@@ -326,38 +337,23 @@ class IngestBatcher:
         ready: list[_Message] = []
         encoded: list[_Message] = []
         for tenant_id, requests in pending.items():
-            group: list[_Request] = []
-            size = 0
+            to_encode: list[_Request] = []
             for req in requests:
-                if req.message is not None:
+                if req.message is None:
+                    to_encode.append(req)
+                else:
                     # Detached: request and message referring to each other would live
                     # (events, body) until the cycle collector's next full pass.
                     ready.append(req.message)
                     req.message = None
-                    continue
-                if group and size + req.size > target:
-                    encoded += self._fit(tenant_id, group)
-                    group, size = [], 0
-                group.append(req)
-                size += req.size
-            if group:
+            for group in consecutive(to_encode, _size_of, target):
                 encoded += self._fit(tenant_id, group)
         self._learn(encoded)
         return encoded + ready
 
     def _to_batches(self, messages: list[_Message]) -> list[list[_Message]]:
-        batches: list[list[_Message]] = []
-        current: list[_Message] = []
-        size = 0
-        for msg in messages:
-            if current and (len(current) == 10 or size + msg.size > self.max_batch_bytes):
-                batches.append(current)
-                current, size = [], 0
-            current.append(msg)
-            size += msg.size
-        if current:
-            batches.append(current)
-        return batches
+        """SendMessageBatch calls: at most 10 entries, ``max_batch_bytes`` of bodies."""
+        return consecutive(messages, _size_of, self.max_batch_bytes, max_items=10)
 
     async def _send_and_settle(self, batch: list[_Message]) -> None:
         try:
