@@ -24,6 +24,7 @@ from services.log.events import (
     new_event_id,
     normalize,
 )
+from tests.support.event_shapes import UNCOMMON_EVENTS
 
 RECEIVED = "2026-02-01T08:00:00.000Z"
 
@@ -703,43 +704,7 @@ def test_the_fast_path_takes_generated_events_and_agrees_with_the_exact_one():
     )
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        {"msg": "alias"},
-        {"message": "m", "custom": 1},  # a top-level attribute
-        {"message": "m", "tenant_id": "other"},
-        {"message": "m", "service": 42},  # a number for a string field
-        {"message": "m", "service": True},
-        {"message": "m", "service": None},
-        {"message": "m", "service": {"a": 1}},
-        {"message": "m", "attributes": "x"},
-        {"message": "m", "attributes": {}},
-        {"message": "m", "attributes": {"n": 1 << 64}},
-        {"message": "m", "attributes": {"$where": "x"}},
-        {"message": "m", "attributes": {"a\uff0eb": "x"}},
-        {"message": "m", "metadata": {"a": [[1]]}},
-        {"message": "m", "before": {f"k{i}": i for i in range(MAX_KEYS + 1)}},
-        {"message": "m" * (MAX_FIELD_CHARS + 1)},  # valid: the exact path takes it
-        {"message": "m", "host": "h" * (MAX_FIELD_CHARS + 1)},
-        {"message": "m", "level": "Info"},
-        {"message": "m", "level": "loud"},
-        {"message": "m", "timestamp": "2026-01-31T12:00:00Z"},
-        {"message": "m", "timestamp": "2026-04-31T12:00:00.000Z"},
-        {"message": "m", "timestamp": "2026-01-31T25:00:00.000Z"},
-        {"message": "m", "timestamp": "2026-01-31T12:00:00.\u0661\u0662\u0663Z"},
-        {"message": "m", "timestamp": 1_769_860_800},
-        {"message": "m", "timestamp": "2025-01-01T00:00:00.000Z"},  # older than the window
-        {"message": "m", "timestamp": "2026-02-03T00:00:00.000Z"},  # too far ahead
-        {"message": "m", "id": ""},
-        {"message": "m", "id": "stats"},
-        {"message": "m", "id": "a/b"},
-        {"message": "m", "id": "x" * (MAX_ID_CHARS + 1)},
-        {"message": "m", "id": 7},
-        {"service": "s"},  # neither message nor action
-        {},
-    ],
-)
+@pytest.mark.parametrize("raw", UNCOMMON_EVENTS)
 def test_the_fast_path_leaves_every_other_shape_to_the_exact_one(raw):
     window = TimeWindow(RECEIVED, 30)
     assert events._plain(raw, RECEIVED, window) is None
